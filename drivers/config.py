@@ -1,0 +1,59 @@
+"""Config models for card ranges and readers (part of the agent's config file)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CardRange(_Section):
+    prefix: str = Field(pattern=r"^[0-9]{1,12}$")
+    """Leading digits of this programme's card numbers."""
+    lengths: list[int] = Field(default=[16], min_length=1)
+    """Allowed total lengths of a card number in this range."""
+    luhn: bool = False
+    """Require a valid Luhn check digit."""
+
+
+class CardsConfig(_Section):
+    ranges: list[CardRange] = [CardRange(prefix="6395", lengths=[16], luhn=False)]
+    """Loyalty card number ranges; a number outside them is refused."""
+    dedupe_window_ms: int = Field(default=1500, ge=0, le=60_000)
+    """Reads of the same card within this window count once."""
+
+
+class SimulatedReaderConfig(_Section):
+    kind: Literal["simulated"]
+    id: str = Field(min_length=1)
+    """Reader id shown in events and status."""
+    source: str = ""
+    """File, FIFO or Unix socket path the simulated card reads come from."""
+
+
+class SerialReaderConfig(_Section):
+    kind: Literal["serial"]
+    id: str = Field(min_length=1)
+    """Reader id shown in events and status."""
+    port: str = Field(min_length=1)
+    """Serial device, e.g. /dev/ttyUSB0."""
+    baudrate: int = Field(default=9600, gt=0)
+    """Line speed in baud."""
+
+
+class PcscReaderConfig(_Section):
+    kind: Literal["pcsc"]
+    id: str = Field(min_length=1)
+    """Reader id shown in events and status."""
+    reader_name: str = ""
+    """Substring of the PC/SC reader name to use; empty means every reader."""
+
+
+ReaderConfig = Annotated[
+    Union[SimulatedReaderConfig, SerialReaderConfig, PcscReaderConfig],
+    Field(discriminator="kind"),
+]

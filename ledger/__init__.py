@@ -1,0 +1,1 @@
+"""Offline ledger: storage, service operations, verification, backups, rules."""

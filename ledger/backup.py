@@ -1,0 +1,133 @@
+"""Online backups with SQLite's backup API, into a rotating folder, and restore.
+
+A backup is written to a temporary name, checked (`PRAGMA integrity_check` and
+`ledger verify`), then renamed into place, so the folder never holds a half file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ledger.db import create_ledger_engine, has_schema
+from ledger.errors import BackupError
+from ledger.verify import verify
+
+BACKUP_PREFIX = "ledger-"
+BACKUP_SUFFIX = ".sqlite3"
+BACKUP_PAGES_PER_STEP = 1024  # copy in steps so the daemon's writers are not starved
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    path: Path
+    size_bytes: int
+    entries: int
+
+
+def _check_file(path: Path) -> int:
+    """Integrity check and ledger verify of a database file; returns its entry count."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            result = con.execute("PRAGMA integrity_check").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path} is not a readable SQLite database: {exc}") from None
+    if not result or result[0] != "ok":
+        raise BackupError(f"{path} failed SQLite's integrity check: {result[0] if result else 'no answer'}")
+    engine = create_ledger_engine(path, read_only=True)
+    try:
+        if not has_schema(engine):
+            raise BackupError(f"{path} is a SQLite file but not a loyalty ledger")
+        report = verify(engine)
+    finally:
+        engine.dispose()
+    if not report.ok:
+        raise BackupError(f"{path} fails ledger verify: {report.problems[0]}")
+    return report.entries_checked
+
+
+def _copy(src_path: Path, dst_path: Path, src_uri: bool = False) -> None:
+    src = sqlite3.connect(f"file:{src_path}?mode=ro" if src_uri else str(src_path), uri=src_uri)
+    try:
+        dst = sqlite3.connect(str(dst_path))
+        try:
+            src.backup(dst, pages=BACKUP_PAGES_PER_STEP)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime | None = None) -> BackupInfo:
+    """Copy the live ledger into backup_dir, check the copy, then drop the oldest beyond `keep`."""
+    if not ledger_path.exists():
+        raise BackupError(f"ledger file {ledger_path} does not exist; nothing to back up")
+    at = at or datetime.now(timezone.utc)
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create backup folder {backup_dir}: {exc.strerror}") from None
+    final = backup_dir / f"{BACKUP_PREFIX}{at:%Y%m%dT%H%M%S%fZ}{BACKUP_SUFFIX}"
+    tmp = final.with_suffix(".partial")
+    try:
+        _copy(ledger_path, tmp)
+        entries = _check_file(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except sqlite3.Error as exc:
+        raise BackupError(f"backup of {ledger_path} failed: {exc}") from None
+    except OSError as exc:
+        raise BackupError(f"backup into {backup_dir} failed: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    rotate(backup_dir, keep)
+    return BackupInfo(final, final.stat().st_size, entries)
+
+
+def list_backups(backup_dir: Path) -> list[Path]:
+    if not backup_dir.is_dir():
+        return []
+    return sorted(p for p in backup_dir.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}") if p.is_file())
+
+
+def rotate(backup_dir: Path, keep: int) -> list[Path]:
+    backups = list_backups(backup_dir)
+    doomed = backups[: max(0, len(backups) - keep)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def restore(backup_file: Path, ledger_path: Path, *, at: datetime | None = None) -> Path | None:
+    """Verify backup_file, keep the current ledger aside, and copy the backup into place.
+
+    The caller must make sure no agent is running on this ledger (see the run lock).
+    Returns where the previous ledger was kept, if there was one.
+    """
+    if not backup_file.is_file():
+        raise BackupError(f"backup file {backup_file} does not exist")
+    _check_file(backup_file)
+    at = at or datetime.now(timezone.utc)
+    kept: Path | None = None
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ledger_path.with_name(ledger_path.name + ".restoring")
+    try:
+        _copy(backup_file, tmp, src_uri=True)
+        if ledger_path.exists():
+            kept = ledger_path.with_name(f"{ledger_path.name}.before-restore-{at:%Y%m%dT%H%M%SZ}")
+            _copy(ledger_path, kept)
+        for suffix in ("-wal", "-shm"):
+            Path(str(ledger_path) + suffix).unlink(missing_ok=True)
+        os.replace(tmp, ledger_path)
+    except (sqlite3.Error, OSError) as exc:
+        raise BackupError(f"restore of {backup_file} failed: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return kept

@@ -1,0 +1,118 @@
+"""Errors of the ledger. Each names what went wrong in words a store manager can act on.
+
+    LedgerError
+    ├── ValidationFailed          bad input (amounts, quantities, names, reasons)
+    │   └── InvalidMobile         a mobile number that is not an Iranian mobile
+    ├── NotFound
+    │   ├── UnknownMember
+    │   ├── UnknownCard
+    │   ├── UnknownSale
+    │   └── UnknownGiftCard
+    ├── Conflict
+    │   ├── DuplicateCard         the card number is already issued
+    │   ├── DuplicateMobile       another member has this mobile number
+    │   ├── DuplicateGiftCard
+    │   └── IdempotencyConflict   same idempotency key, different request
+    ├── CardRefused
+    │   ├── CardBlocked
+    │   └── CardReplaced          names the replacement date
+    ├── InsufficientPoints        redeeming more than the balance
+    ├── InsufficientGiftBalance
+    ├── RefundExceedsSale
+    ├── DatabaseError             the SQLite file could not be read or written
+    ├── IntegrityFailure          `ledger verify` found a bad entry or balance
+    └── BackupError
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every ledger error. `code` is stable: the API and logs use it."""
+
+    code = "ledger_error"
+    exit_code = 1
+
+
+class ValidationFailed(LedgerError):
+    code = "invalid_input"
+
+
+class InvalidMobile(ValidationFailed):
+    code = "invalid_mobile"
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+
+
+class UnknownMember(NotFound):
+    code = "unknown_member"
+
+
+class UnknownCard(NotFound):
+    code = "unknown_card"
+
+
+class UnknownSale(NotFound):
+    code = "unknown_sale"
+
+
+class UnknownGiftCard(NotFound):
+    code = "unknown_gift_card"
+
+
+class Conflict(LedgerError):
+    code = "conflict"
+
+
+class DuplicateCard(Conflict):
+    code = "duplicate_card"
+
+
+class DuplicateMobile(Conflict):
+    code = "duplicate_mobile"
+
+
+class DuplicateGiftCard(Conflict):
+    code = "duplicate_gift_card"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+class CardRefused(LedgerError):
+    code = "card_refused"
+
+
+class CardBlocked(CardRefused):
+    code = "card_blocked"
+
+
+class CardReplaced(CardRefused):
+    code = "card_replaced"
+
+
+class InsufficientPoints(LedgerError):
+    code = "insufficient_points"
+
+
+class InsufficientGiftBalance(LedgerError):
+    code = "insufficient_gift_balance"
+
+
+class RefundExceedsSale(LedgerError):
+    code = "refund_exceeds_sale"
+
+
+class DatabaseError(LedgerError):
+    code = "database_error"
+
+
+class IntegrityFailure(LedgerError):
+    code = "integrity_failure"
+
+
+class BackupError(LedgerError):
+    code = "backup_error"

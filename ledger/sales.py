@@ -1,0 +1,245 @@
+"""Sales and refunds: the till's two writes. Each is one transaction, keyed by the
+POS's idempotency key (invariant 4): the same key and body give the first result
+again; the same key with another body is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from ledger.chain import request_hash
+from ledger.errors import (
+    IdempotencyConflict,
+    InsufficientPoints,
+    RefundExceedsSale,
+    UnknownSale,
+    ValidationFailed,
+)
+from ledger.planning import Plan, build_snapshot, plan_sale
+from ledger.schema import balances, entries, members, sale_lines, sales
+from ledger.timefmt import format_utc
+from ledger.types import (
+    AwardLine,
+    RefundRequest,
+    RefundResult,
+    SaleRequest,
+    SaleResult,
+    require_int,
+    require_text,
+)
+from ledger.writer import NewEntry, append_entries
+
+if TYPE_CHECKING:
+    from ledger.service import Ledger
+
+REVERSE_EARN = "reverse-earn"
+RETURN_REDEEM = "return-redeem"
+
+
+def _replay(conn: Connection, key: str, kind: str, body_hash: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(sales.c.kind, sales.c.request_hash, sales.c.result_json).where(sales.c.idempotency_key == key)
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.kind != kind or row.request_hash != body_hash:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was already used for a different {row.kind}; "
+            "send a new key for a new request"
+        )
+    return dict(json.loads(row.result_json))
+
+
+def quote(ledger: "Ledger", card_or_mobile: str, lines: tuple[Any, ...], redeem_points: int = 0) -> Plan:
+    """What a basket would earn and may redeem, from the same rules as a sale; writes nothing."""
+    at = ledger.clock()
+    with ledger.read() as conn:
+        member_id = ledger._resolve_member_id(conn, card_or_mobile)
+        member = conn.execute(select(members).where(members.c.id == member_id)).one()
+        snapshot = build_snapshot(conn, member, at, ledger.ruleset)
+        return plan_sale(ledger.ruleset, snapshot, lines, redeem_points, at)
+
+
+def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
+    body_hash = request_hash(req.body())
+    at = ledger.clock()
+    with ledger.write("posting a sale") as conn:
+        replayed = _replay(conn, req.idempotency_key, "sale", body_hash)
+        if replayed is not None:
+            return SaleResult.from_json(replayed, replayed=True)
+        card = ledger._usable_card(conn, req.card_number)
+        member = conn.execute(select(members).where(members.c.id == card.member_id)).one()
+        snapshot = build_snapshot(conn, member, at, ledger.ruleset)
+        if req.redeem_points > snapshot.balance:
+            raise InsufficientPoints(
+                f"the member has {snapshot.balance} points; cannot redeem {req.redeem_points}"
+            )
+        plan = plan_sale(ledger.ruleset, snapshot, req.lines, req.redeem_points, at)
+        if plan.redeem_problem:
+            raise ValidationFailed(plan.redeem_problem)
+        sale_id = str(uuid.uuid4())
+        new: list[NewEntry] = []
+        for award in plan.awards:
+            if award.points > 0 and award.kind in ("earn", "bonus", "offer"):
+                new.append(NewEntry(kind="earn" if award.kind == "earn" else "bonus", points=award.points,
+                                    amount=req.amount if award.kind == "earn" else 0, member_id=member.id,
+                                    card_number=card.number, sale_id=sale_id, receipt_ref=req.receipt_ref,
+                                    rule_id=award.rule_id))
+        if plan.redeem_points:
+            new.append(NewEntry(kind="redeem", points=-plan.redeem_points, amount=plan.redeem_rial,
+                                member_id=member.id, card_number=card.number, sale_id=sale_id,
+                                receipt_ref=req.receipt_ref, rule_id="redeem"))
+        tier = member.tier
+        if plan.new_tier and plan.new_tier != member.tier:
+            new.append(NewEntry(kind="tier", points=0, amount=0, member_id=member.id, sale_id=sale_id,
+                                receipt_ref=req.receipt_ref, reason=f"{member.tier} -> {plan.new_tier}"))
+            conn.execute(update(members).where(members.c.id == member.id).values(tier=plan.new_tier))
+            tier = plan.new_tier
+        if plan.referrer_points > 0 and member.referrer_id:
+            new.append(NewEntry(kind="bonus", points=plan.referrer_points, amount=0,
+                                member_id=member.referrer_id, sale_id=sale_id, receipt_ref=req.receipt_ref,
+                                rule_id=plan.referrer_rule_id, reason="referral"))
+        append_entries(conn, ledger.terminal, new, actor=req.actor, ruleset_hash=plan.ruleset_hash, at=at)
+        balance = int(conn.execute(select(balances.c.points).where(balances.c.member_id == member.id)).scalar_one())
+        result = SaleResult(
+            sale_id=sale_id,
+            member_id=member.id,
+            receipt_ref=req.receipt_ref,
+            amount=req.amount,
+            earned_points=plan.earned_points,
+            redeemed_points=plan.redeem_points,
+            redeemed_rial=plan.redeem_rial,
+            balance=balance,
+            tier=tier,
+            awards=plan.awards,
+            created_at=format_utc(at),
+            discount_rial=plan.discount_rial,
+        )
+        conn.execute(insert(sales).values(
+            id=sale_id, idempotency_key=req.idempotency_key, request_hash=body_hash, kind="sale",
+            terminal_code=ledger.terminal, member_id=member.id, card_number=card.number,
+            receipt_ref=req.receipt_ref, amount=req.amount, ruleset_hash=plan.ruleset_hash, created_at=at,
+            actor=req.actor, result_json=json.dumps(result.to_json(), ensure_ascii=False),
+        ))
+        conn.execute(insert(sale_lines), [
+            {"sale_id": sale_id, "line_no": no, "sku": line.sku, "name": line.name, "category": line.category,
+             "quantity": line.quantity, "unit_price": line.unit_price}
+            for no, line in enumerate(req.lines, start=1)
+        ])
+        return result
+
+
+def _refund_lines(conn: Connection, sale_id: str, req: RefundRequest) -> list[dict[str, Any]]:
+    """The lines this refund returns, checked against what is left of the sale."""
+    sold = {r.line_no: r for r in conn.execute(select(sale_lines).where(sale_lines.c.sale_id == sale_id))}
+    refunded: dict[int, int] = dict(conn.execute(
+        select(sale_lines.c.original_line_no, func.sum(sale_lines.c.quantity))
+        .join(sales, sales.c.id == sale_lines.c.sale_id)
+        .where(sales.c.original_sale_id == sale_id)
+        .group_by(sale_lines.c.original_line_no)
+    ).all())
+    wanted: list[tuple[int, int]]
+    if req.lines is None:
+        wanted = [(no, row.quantity - refunded.get(no, 0)) for no, row in sorted(sold.items())]
+        wanted = [(no, q) for no, q in wanted if q > 0]
+        if not wanted:
+            raise RefundExceedsSale(f"sale {sale_id} is already fully refunded")
+    else:
+        if not req.lines:
+            raise ValidationFailed("a refund needs at least one line, or none named to refund the rest")
+        seen: dict[int, int] = {}
+        for line in req.lines:
+            require_int("refund line_no", line.line_no, minimum=1)
+            require_int("refund quantity", line.quantity, minimum=1)
+            seen[line.line_no] = seen.get(line.line_no, 0) + line.quantity
+        wanted = sorted(seen.items())
+        for no, quantity in wanted:
+            if no not in sold:
+                raise ValidationFailed(f"sale {sale_id} has no line {no}")
+            left = sold[no].quantity - refunded.get(no, 0)
+            if quantity > left:
+                raise RefundExceedsSale(
+                    f"line {no} of sale {sale_id}: {quantity} to refund but only {left} left unrefunded"
+                )
+    return [
+        {"original_line_no": no, "quantity": q, "sku": sold[no].sku, "name": sold[no].name,
+         "category": sold[no].category, "unit_price": sold[no].unit_price}
+        for no, q in wanted
+    ]
+
+
+def _points_of(conn: Connection, sale_ids: list[str], kinds: tuple[str, ...], rule_id: str | None,
+               member_id: str) -> int:
+    if not sale_ids:
+        return 0
+    query = select(func.coalesce(func.sum(entries.c.points), 0)).where(
+        entries.c.sale_id.in_(sale_ids), entries.c.kind.in_(kinds), entries.c.member_id == member_id
+    )
+    if rule_id is not None:
+        query = query.where(entries.c.rule_id == rule_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def refund(ledger: "Ledger", req: RefundRequest) -> RefundResult:
+    """Refund a sale fully or partly: earned points are reversed and redeemed points
+    returned in proportion to the Rial refunded; the last refund settles the remainder
+    exactly, so a full refund restores the balance to the point."""
+    require_text("idempotency key", req.idempotency_key, maximum=128)
+    require_text("sale id", req.sale_id, maximum=36)
+    body_hash = request_hash(req.body())
+    at = ledger.clock()
+    with ledger.write("refunding a sale") as conn:
+        replayed = _replay(conn, req.idempotency_key, "refund", body_hash)
+        if replayed is not None:
+            return RefundResult(**replayed, replayed=True)
+        sale = conn.execute(select(sales).where(sales.c.id == req.sale_id, sales.c.kind == "sale")).one_or_none()
+        if sale is None:
+            raise UnknownSale(f"no sale with id {req.sale_id}")
+        lines = _refund_lines(conn, sale.id, req)
+        amount = sum(x["quantity"] * x["unit_price"] for x in lines)
+        prior = conn.execute(select(sales.c.id, sales.c.amount).where(sales.c.original_sale_id == sale.id)).all()
+        prior_ids = [r.id for r in prior]
+        refunded_after = sum(int(r.amount) for r in prior) + amount
+        earned = _points_of(conn, [sale.id], ("earn", "bonus"), None, sale.member_id)
+        redeemed = -_points_of(conn, [sale.id], ("redeem",), None, sale.member_id)
+        reversed_before = -_points_of(conn, prior_ids, ("reverse",), REVERSE_EARN, sale.member_id)
+        returned_before = _points_of(conn, prior_ids, ("reverse",), RETURN_REDEEM, sale.member_id)
+        whole = refunded_after >= sale.amount
+        target_reversed = earned if whole else earned * refunded_after // sale.amount
+        target_returned = redeemed if whole else redeemed * refunded_after // sale.amount
+        to_reverse = target_reversed - reversed_before
+        to_return = target_returned - returned_before
+        refund_id = str(uuid.uuid4())
+        new = []
+        if to_reverse:
+            new.append(NewEntry(kind="reverse", points=-to_reverse, amount=amount, member_id=sale.member_id,
+                                card_number=sale.card_number, sale_id=refund_id, receipt_ref=sale.receipt_ref,
+                                rule_id=REVERSE_EARN, reason=f"refund of sale {sale.id}"))
+        if to_return:
+            new.append(NewEntry(kind="reverse", points=to_return, amount=0, member_id=sale.member_id,
+                                card_number=sale.card_number, sale_id=refund_id, receipt_ref=sale.receipt_ref,
+                                rule_id=RETURN_REDEEM, reason=f"refund of sale {sale.id}"))
+        append_entries(conn, ledger.terminal, new, actor=req.actor, ruleset_hash=sale.ruleset_hash, at=at)
+        balance = int(conn.execute(
+            select(balances.c.points).where(balances.c.member_id == sale.member_id)).scalar_one())
+        result = RefundResult(
+            refund_id=refund_id, sale_id=sale.id, member_id=sale.member_id, amount=amount,
+            reversed_points=to_reverse, returned_points=to_return, balance=balance, created_at=format_utc(at),
+        )
+        conn.execute(insert(sales).values(
+            id=refund_id, idempotency_key=req.idempotency_key, request_hash=body_hash, kind="refund",
+            original_sale_id=sale.id, terminal_code=ledger.terminal, member_id=sale.member_id,
+            card_number=sale.card_number, receipt_ref=sale.receipt_ref, amount=amount,
+            ruleset_hash=sale.ruleset_hash, created_at=at, actor=req.actor,
+            result_json=json.dumps(result.to_json(), ensure_ascii=False),
+        ))
+        conn.execute(insert(sale_lines), [
+            {"sale_id": refund_id, "line_no": i, **line} for i, line in enumerate(lines, start=1)
+        ])
+        return result
+
+

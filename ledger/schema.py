@@ -1,0 +1,244 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations in ledger/migrations create them;
+a test checks that the migrations and this module agree.
+
+Money is Rial and points are points: both `BigInteger`, never a float. Times are UTC,
+stored as ISO-8601 text with a `Z` so they sort, hash and sync the same on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from ledger.timefmt import format_utc, parse_utc
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+ENTRY_KINDS = (
+    "earn",
+    "redeem",
+    "bonus",
+    "adjust",
+    "expire",
+    "reverse",
+    "gift_load",
+    "gift_spend",
+    "tier",
+)
+CARD_STATUSES = ("active", "lost", "replaced", "blocked")
+CARD_TECHNOLOGIES = ("magstripe", "contactless", "smartcard", "manual")
+ROLES = ("cashier", "manager", "admin")
+
+
+class UTCTime(TypeDecorator[datetime]):
+    """Aware datetime <-> 'YYYY-MM-DDTHH:MM:SS.ffffffZ'."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else format_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        return None if value is None else parse_utc(value)
+
+
+def _enum_check(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+terminals = Table(
+    "terminals",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("store_code", String(64), ForeignKey("stores.code"), nullable=False),
+    # The next seq this terminal will give an entry, and the hash of its last entry:
+    # both change in the same transaction as the entry, so the chain has no gaps.
+    Column("next_seq", BigInteger, nullable=False, server_default="1"),
+    Column("last_hash", String(64), nullable=False, server_default=""),
+)
+
+tiers = Table(
+    "tiers",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("rank", Integer, nullable=False),
+    Column("name_en", String(64), nullable=False),
+    Column("name_fa", String(64), nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("mobile", String(11), nullable=False, unique=True),
+    Column("birth_date", Date, nullable=True),
+    Column("referrer_id", String(36), ForeignKey("members.id"), nullable=True),
+    Column("tier", String(32), nullable=False),
+    Column("segment", String(32), nullable=True),
+    Column("enrolled_at", UTCTime, nullable=False),
+    Column("enrolled_by", String(64), nullable=False),
+    Column("store_code", String(64), nullable=False),
+)
+
+cards = Table(
+    "cards",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("member_id", String(36), ForeignKey("members.id"), nullable=False, index=True),
+    Column("technology", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("replaced_by", String(32), ForeignKey("cards.number"), nullable=True),
+    Column("issued_at", UTCTime, nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("status_changed_at", UTCTime, nullable=True),
+    Column("status_reason", String(200), nullable=True),
+    _enum_check("status", CARD_STATUSES, "status"),
+    _enum_check("technology", CARD_TECHNOLOGIES, "technology"),
+)
+
+gift_cards = Table(
+    "gift_cards",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    # Rial on the card: a cache of the sum of its gift entries, checked by `ledger verify`.
+    Column("balance", BigInteger, nullable=False),
+    Column("issued_at", UTCTime, nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    _enum_check("status", ("active", "blocked"), "status"),
+)
+
+sales = Table(
+    "sales",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("original_sale_id", String(36), ForeignKey("sales.id"), nullable=True, index=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("member_id", String(36), ForeignKey("members.id"), nullable=False, index=True),
+    Column("card_number", String(32), nullable=True),
+    Column("receipt_ref", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("ruleset_hash", String(64), nullable=False),
+    Column("created_at", UTCTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("result_json", Text, nullable=False),
+    _enum_check("kind", ("sale", "refund"), "kind"),
+)
+
+sale_lines = Table(
+    "sale_lines",
+    metadata,
+    Column("sale_id", String(36), ForeignKey("sales.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    # For a refund line: the line of the original sale it returns.
+    Column("original_line_no", Integer, nullable=True),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("member_id", String(36), nullable=True, index=True),
+    Column("card_number", String(32), nullable=True),
+    Column("gift_card_number", String(32), nullable=True, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("sale_id", String(36), nullable=True, index=True),
+    Column("receipt_ref", String(64), nullable=True),
+    Column("rule_id", String(64), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("ruleset_hash", String(64), nullable=False),
+    Column("created_at", UTCTime, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("terminal_code", "seq", name="uq_entries_terminal_seq"),
+    _enum_check("kind", ENTRY_KINDS, "kind"),
+)
+Index("ix_entries_member_created", entries.c.member_id, entries.c.created_at)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("member_id", String(36), ForeignKey("members.id"), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("pin_hash", String(200), nullable=False),
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCTime, nullable=True),
+    Column("created_at", UTCTime, nullable=False),
+    _enum_check("role", ROLES, "role"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(64), nullable=True),
+    Column("detail", Text, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # One row per entry to send to the hub, written in the entry's own transaction.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", String(36), ForeignKey("entries.id"), nullable=False, unique=True),
+    Column("created_at", UTCTime, nullable=False),
+)

@@ -1,0 +1,201 @@
+"""Requests and results of ledger operations: plain frozen data, ints for money and points."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ledger.errors import ValidationFailed
+
+LINES_PER_SALE_MAX = 500
+QUANTITY_MAX = 1_000_000
+UNIT_PRICE_MAX = 10**13  # Rial: far above any till price, far below int64 when multiplied
+TEXT_MAX = 200
+CARD_NUMBER_MAX = 32
+
+
+def require_int(name: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
+    if type(value) is not int:
+        raise ValidationFailed(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValidationFailed(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValidationFailed(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def require_text(name: str, value: Any, *, maximum: int = TEXT_MAX, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{name} must be text, got {value!r}")
+    text = value.strip()
+    if not text and not allow_empty:
+        raise ValidationFailed(f"{name} must not be empty")
+    if len(text) > maximum:
+        raise ValidationFailed(f"{name} is longer than {maximum} characters")
+    return text
+
+
+def require_card_number(value: Any, name: str = "card number") -> str:
+    text = require_text(name, value, maximum=CARD_NUMBER_MAX).upper().replace(" ", "")
+    if not text.isascii() or not text.isalnum() or len(text) < 4:
+        raise ValidationFailed(f"{name} must be 4 to {CARD_NUMBER_MAX} letters or digits, got {value!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    sku: str
+    name: str
+    category: str
+    quantity: int
+    unit_price: int
+
+    def __post_init__(self) -> None:
+        require_text("line sku", self.sku, maximum=64)
+        require_text("line name", self.name)
+        require_text("line category", self.category, maximum=64)
+        require_int("line quantity", self.quantity, minimum=1, maximum=QUANTITY_MAX)
+        require_int("line unit_price", self.unit_price, minimum=0, maximum=UNIT_PRICE_MAX)
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class SaleRequest:
+    """A sale from the POS. The idempotency key makes a retry safe."""
+
+    idempotency_key: str
+    card_number: str
+    receipt_ref: str
+    lines: tuple[SaleLine, ...]
+    redeem_points: int = 0
+    actor: str = "pos"
+
+    def __post_init__(self) -> None:
+        require_text("idempotency key", self.idempotency_key, maximum=128)
+        require_text("receipt reference", self.receipt_ref, maximum=64)
+        require_int("redeem_points", self.redeem_points, minimum=0)
+        if not self.lines:
+            raise ValidationFailed("a sale needs at least one line")
+        if len(self.lines) > LINES_PER_SALE_MAX:
+            raise ValidationFailed(f"a sale may have at most {LINES_PER_SALE_MAX} lines")
+
+    @property
+    def amount(self) -> int:
+        return sum(line.total for line in self.lines)
+
+    def body(self) -> dict[str, Any]:
+        """What the idempotency hash covers: everything but the key itself and the actor."""
+        return {
+            "card_number": self.card_number,
+            "receipt_ref": self.receipt_ref,
+            "redeem_points": self.redeem_points,
+            "lines": [asdict(line) for line in self.lines],
+        }
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    line_no: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """Return goods from a sale: `lines=None` refunds whatever is left of it."""
+
+    idempotency_key: str
+    sale_id: str
+    lines: tuple[RefundLine, ...] | None = None
+    actor: str = "pos"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "sale_id": self.sale_id,
+            "lines": None if self.lines is None else [asdict(x) for x in self.lines],
+        }
+
+
+@dataclass(frozen=True)
+class AwardLine:
+    rule_id: str
+    kind: str
+    points: int
+    explanation_en: str
+    explanation_fa: str
+    rial: int = 0  # a credit or discount in Rial, where the rule gives one
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    sale_id: str
+    member_id: str
+    receipt_ref: str
+    amount: int
+    earned_points: int
+    redeemed_points: int
+    redeemed_rial: int
+    balance: int
+    tier: str
+    awards: tuple[AwardLine, ...]
+    created_at: str
+    discount_rial: int = 0  # the tier discount the POS takes off the bill
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("replayed")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], replayed: bool) -> "SaleResult":
+        awards = tuple(AwardLine(**a) for a in data.pop("awards"))
+        return cls(**data, awards=awards, replayed=replayed)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    sale_id: str
+    member_id: str
+    amount: int
+    reversed_points: int
+    returned_points: int
+    balance: int
+    created_at: str
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("replayed")
+        return data
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    name: str
+    mobile: str
+    birth_date: date | None
+    referrer_id: str | None
+    tier: str
+    segment: str | None
+    enrolled_at: datetime
+    balance: int
+    cards: tuple["Card", ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Card:
+    number: str
+    member_id: str
+    technology: str
+    status: str
+    replaced_by: str | None
+    issued_at: datetime
+    issued_by: str
+    status_changed_at: datetime | None
+    status_reason: str | None

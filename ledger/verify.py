@@ -1,0 +1,100 @@
+"""`ledger verify`: recompute every balance from entries and check every hash chain.
+
+Read-only; streams the entries so a large ledger is checked in bounded memory.
+Stops at the first bad entry of each terminal chain, since every later hash
+depends on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, func, select
+
+from ledger.chain import GENESIS_HASH, entry_hash
+from ledger.schema import balances, entries, gift_cards
+
+VERIFY_BATCH_ROWS = 5000
+
+
+@dataclass
+class VerifyReport:
+    entries_checked: int = 0
+    terminals: int = 0
+    members: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_chains(conn: Connection, report: VerifyReport) -> None:
+    current: str | None = None
+    expected_seq = 1
+    prev = GENESIS_HASH
+    broken = False
+    result = conn.execution_options(yield_per=VERIFY_BATCH_ROWS).execute(
+        select(entries).order_by(entries.c.terminal_code, entries.c.seq)
+    )
+    for row in result:
+        data = dict(row._mapping)
+        if data["terminal_code"] != current:
+            current, expected_seq, prev, broken = data["terminal_code"], 1, GENESIS_HASH, False
+            report.terminals += 1
+        report.entries_checked += 1
+        if broken:
+            continue
+        where = f"entry {data['id']} (terminal {current}, seq {data['seq']})"
+        if data["seq"] != expected_seq:
+            report.problems.append(f"{where}: expected seq {expected_seq}; an entry is missing or out of place")
+            broken = True
+        elif data["prev_hash"] != prev:
+            report.problems.append(f"{where}: prev_hash does not match the hash of the entry before it")
+            broken = True
+        elif entry_hash(data) != data["hash"]:
+            report.problems.append(f"{where}: contents do not match its hash; the entry was edited")
+            broken = True
+        elif type(data["points"]) is not int or type(data["amount"]) is not int:
+            report.problems.append(f"{where}: points and amount must be integers")
+            broken = True
+        prev = data["hash"]
+        expected_seq += 1
+
+
+def _check_balances(conn: Connection, report: VerifyReport) -> None:
+    sums = dict(
+        conn.execute(
+            select(entries.c.member_id, func.sum(entries.c.points))
+            .where(entries.c.member_id.is_not(None))
+            .group_by(entries.c.member_id)
+        ).all()
+    )
+    for member_id, points in conn.execute(select(balances.c.member_id, balances.c.points).order_by(balances.c.member_id)):
+        report.members += 1
+        expected = int(sums.pop(member_id, 0) or 0)
+        if points != expected:
+            report.problems.append(
+                f"member {member_id}: balance {points} but the entries add up to {expected}"
+            )
+    for member_id in sorted(sums):
+        report.problems.append(f"member {member_id}: has entries but no balance row")
+    gift_sums = dict(
+        conn.execute(
+            select(entries.c.gift_card_number, func.sum(entries.c.amount))
+            .where(entries.c.gift_card_number.is_not(None))
+            .group_by(entries.c.gift_card_number)
+        ).all()
+    )
+    for number, balance in conn.execute(select(gift_cards.c.number, gift_cards.c.balance)):
+        expected = int(gift_sums.get(number, 0) or 0)
+        if balance != expected:
+            report.problems.append(f"gift card …{number[-4:]}: balance {balance} but the entries add up to {expected}")
+
+
+def verify(engine: Engine) -> VerifyReport:
+    report = VerifyReport()
+    with engine.connect() as conn:
+        _check_chains(conn, report)
+        _check_balances(conn, report)
+    return report

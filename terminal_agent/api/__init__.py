@@ -1,0 +1,1 @@
+"""The local POS-facing HTTP API (loopback, bearer token)."""

@@ -1,0 +1,213 @@
+"""The local POS API: FastAPI over the ledger. Thin: each route validates, calls the
+ledger, and shapes the answer. Ledger calls block on SQLite, so routes are plain
+`def` and run in the server's thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ledger.errors import ValidationFailed
+from ledger.sales import post_sale, quote, refund
+from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
+from ledger.users import User, authenticate
+from terminal_agent import __version__, receipt
+from terminal_agent.api import models as m
+from terminal_agent.api.auth import Auth, manager, require_token, session_user
+from terminal_agent.api.problems import ApiProblem, install
+from terminal_agent.events import TooManySubscribers
+from terminal_agent.runtime import Runtime
+from terminal_agent.status import agent_status
+
+API_PREFIX = "/v1"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+SSE_KEEPALIVE_S = 15.0
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def _lines(items: list[m.LineIn]) -> tuple[SaleLine, ...]:
+    return tuple(SaleLine(**item.model_dump()) for item in items)
+
+
+def _member_json(member: Any) -> dict[str, Any]:
+    return {
+        "id": member.id, "name": member.name, "mobile": member.mobile, "tier": member.tier,
+        "balance": member.balance, "segment": member.segment,
+        "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+        "cards": [{"number": c.number, "status": c.status, "technology": c.technology} for c in member.cards],
+    }
+
+
+def _plan_json(plan: Any) -> dict[str, Any]:
+    return {
+        "earned_points": plan.earned_points,
+        "max_redeem_points": plan.max_redeem_points,
+        "max_redeem_rial": plan.max_redeem_rial,
+        "redeem_points": plan.redeem_points,
+        "redeem_rial": plan.redeem_rial,
+        "new_tier": plan.new_tier,
+        "awards": [a.__dict__ for a in plan.awards],
+        "offers": list(plan.suggestions),
+        "ruleset_hash": plan.ruleset_hash,
+    }
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Loyalty terminal agent: local POS API",
+        version=__version__,
+        openapi_url=OPENAPI_PATH,
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install(app)
+    token = [Depends(require_token)]
+
+    @app.get(f"{API_PREFIX}/health", tags=["ops"])
+    def health(request: Request) -> dict[str, Any]:
+        rt = _rt(request)
+        return {"status": "stopping" if rt.stopping else "ok", "version": __version__,
+                "terminal": rt.ledger.terminal, "store": rt.ledger.store}
+
+    @app.get(f"{API_PREFIX}/status", tags=["ops"], dependencies=token)
+    def status(request: Request) -> dict[str, Any]:
+        return agent_status(_rt(request))
+
+    @app.get(f"{API_PREFIX}/events", tags=["cards"], dependencies=token)
+    async def events(request: Request) -> StreamingResponse:
+        rt = _rt(request)
+        rt.bus.bind_if_unbound(asyncio.get_running_loop())
+        try:
+            stream = rt.bus.subscribe()
+            first = asyncio.ensure_future(stream.__anext__())
+        except TooManySubscribers as exc:
+            raise ApiProblem(503, "too_many_streams", str(exc)) from None
+
+        async def body() -> AsyncIterator[bytes]:
+            pending = first
+            yield b": connected\n\n"
+            try:
+                while not rt.stopping:
+                    done, _ = await asyncio.wait({pending}, timeout=SSE_KEEPALIVE_S)
+                    if not done:
+                        yield b": keep-alive\n\n"
+                        continue
+                    event = pending.result()
+                    yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+                    pending = asyncio.ensure_future(stream.__anext__())
+            finally:
+                pending.cancel()
+                await stream.aclose()
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.get(f"{API_PREFIX}/cards/last", tags=["cards"], dependencies=token)
+    def last_card(request: Request) -> dict[str, Any]:
+        return {"card": _rt(request).bus.last_card}
+
+    @app.get(f"{API_PREFIX}/members/lookup", tags=["members"], dependencies=token)
+    def lookup(request: Request, q: Annotated[str, Query(min_length=4, max_length=40,
+                                                          description="card number or mobile")]) -> dict[str, Any]:
+        return _member_json(_rt(request).ledger.find_member(q))
+
+    @app.post(f"{API_PREFIX}/quote", tags=["sales"], dependencies=token)
+    def quote_(request: Request, body: m.QuoteIn) -> dict[str, Any]:
+        rt = _rt(request)
+        plan = quote(rt.ledger, body.card_number, _lines(body.lines), body.redeem_points)
+        return _plan_json(plan)
+
+    @app.post(f"{API_PREFIX}/sales", tags=["sales"], dependencies=token)
+    def sale(request: Request, body: m.SaleIn, user: Annotated[User | None, Depends(session_user)]) -> dict[str, Any]:
+        rt = _rt(request)
+        req = SaleRequest(idempotency_key=body.idempotency_key, card_number=body.card_number,
+                          receipt_ref=body.receipt_ref, lines=_lines(body.lines), redeem_points=body.redeem_points,
+                          actor=user.username if user else "pos")
+        result = post_sale(rt.ledger, req)
+        locale = body.locale or rt.config.agent.locale
+        return {**result.to_json(), "replayed": result.replayed,
+                "receipt": receipt.sale_lines(result, locale, rt.config.agent.persian_digits)}
+
+    @app.post(f"{API_PREFIX}/refunds", tags=["sales"], dependencies=token)
+    def refund_(request: Request, body: m.RefundIn,
+                user: Annotated[User | None, Depends(session_user)]) -> dict[str, Any]:
+        rt = _rt(request)
+        lines = None if body.lines is None else tuple(RefundLine(x.line_no, x.quantity) for x in body.lines)
+        result = refund(rt.ledger, RefundRequest(body.idempotency_key, body.sale_id, lines,
+                                                 actor=user.username if user else "pos"))
+        return {**result.to_json(), "replayed": result.replayed,
+                "receipt": receipt.refund_lines(result, rt.config.agent.locale, rt.config.agent.persian_digits)}
+
+    @app.post(f"{API_PREFIX}/sessions", tags=["users"], dependencies=token)
+    def open_session(request: Request, body: m.SessionIn) -> dict[str, Any]:
+        rt = _rt(request)
+        user = authenticate(rt.ledger, username=body.username, pin=body.pin)
+        return {"session": rt.sessions.open(user), "username": user.username, "role": user.role}
+
+    @app.delete(f"{API_PREFIX}/sessions", tags=["users"], dependencies=token)
+    def close_session(request: Request, x_session: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        return {"closed": bool(x_session) and _rt(request).sessions.close(x_session or "")}
+
+    _manager_routes(app)
+    return app
+
+
+Manager = Annotated[Auth, Depends(manager)]
+
+
+def _manager_routes(app: FastAPI) -> None:
+    @app.post(f"{API_PREFIX}/members", tags=["manager"], status_code=201)
+    def enrol(body: m.EnrolIn, auth: Manager) -> dict[str, Any]:
+        member = auth.ledger.enrol_member(name=body.name, mobile=body.mobile, birth_date=body.birth_date,
+                                          referrer=body.referrer, actor=auth.user.username)
+        return _member_json(member)
+
+    @app.post(f"{API_PREFIX}/members/{{member_id}}/cards", tags=["manager"], status_code=201)
+    def issue(member_id: str, body: m.CardIn, auth: Manager) -> dict[str, Any]:
+        card = auth.ledger.issue_card(member_id=member_id, number=body.number, technology=body.technology,
+                                      actor=auth.user.username)
+        return {"number": card.number, "member_id": card.member_id, "status": card.status}
+
+    @app.post(f"{API_PREFIX}/cards/{{number}}/replace", tags=["manager"])
+    def replace(number: str, body: m.ReplaceIn, auth: Manager) -> dict[str, Any]:
+        card = auth.ledger.replace_card(old_number=number, new_number=body.new_number, reason=body.reason,
+                                        actor=auth.user.username)
+        return {"number": card.number, "member_id": card.member_id, "status": card.status,
+                "balance": auth.ledger.balance(card.member_id)}
+
+    @app.post(f"{API_PREFIX}/cards/{{number}}/block", tags=["manager"])
+    def block(number: str, body: m.BlockIn, auth: Manager) -> dict[str, Any]:
+        card = auth.ledger.block_card(number=number, reason=body.reason, lost=body.lost, actor=auth.user.username)
+        return {"number": card.number, "status": card.status}
+
+    @app.post(f"{API_PREFIX}/members/{{member_id}}/adjustments", tags=["manager"])
+    def adjust(member_id: str, body: m.AdjustIn, auth: Manager) -> dict[str, Any]:
+        balance = auth.ledger.adjust(member_id=member_id, points=body.points, reason=body.reason,
+                                     actor=auth.user.username)
+        return {"member_id": member_id, "balance": balance}
+
+    @app.post(f"{API_PREFIX}/gift-cards", tags=["manager"], status_code=201)
+    def gift_issue(body: m.GiftIssueIn, auth: Manager) -> dict[str, Any]:
+        balance = auth.ledger.gift_issue(number=body.number, amount=body.amount, actor=auth.user.username)
+        return {"number": body.number, "balance": balance}
+
+    @app.post(f"{API_PREFIX}/gift-cards/{{number}}/load", tags=["manager"])
+    def gift_load(number: str, body: m.GiftAmountIn, auth: Manager) -> dict[str, Any]:
+        return {"number": number,
+                "balance": auth.ledger.gift_load(number=number, amount=body.amount, actor=auth.user.username)}
+
+    @app.post(f"{API_PREFIX}/gift-cards/{{number}}/spend", tags=["manager"])
+    def gift_spend(number: str, body: m.GiftAmountIn, auth: Manager) -> dict[str, Any]:
+        if not body.receipt_ref:
+            raise ValidationFailed("receipt_ref is required to spend from a gift card")
+        return {"number": number, "balance": auth.ledger.gift_spend(
+            number=number, amount=body.amount, receipt_ref=body.receipt_ref, actor=auth.user.username)}

@@ -1,0 +1,88 @@
+"""`loyalty-agent run` and `loyalty-agent status`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+import httpx
+
+from ledger.service import Ledger
+from terminal_agent.commands.context import AgentContext, pass_ctx
+from terminal_agent.config import load_config
+from terminal_agent.errors import AlreadyRunning
+from terminal_agent.runlock import RunLock
+from terminal_agent.runtime import TOKEN_FILE
+
+STATUS_TIMEOUT_S = 3.0
+
+
+@click.command("run")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (overrides the global --config).")
+@pass_ctx
+def run(actx: AgentContext, config_path: str | None) -> None:
+    """Run the agent: readers, ledger, local POS API, backups and sync, until SIGTERM or Ctrl-C."""
+    from terminal_agent.daemon import serve
+
+    cfg = load_config(config_path) if config_path else actx.config
+    asyncio.run(serve(cfg))
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_ctx
+def status(actx: AgentContext, as_json: bool) -> None:
+    """Readers, last card read, ledger size, sync backlog and last backup of the running agent."""
+    cfg = actx.config
+    token_path = cfg.data_dir / TOKEN_FILE
+    token = cfg.api.token or (token_path.read_text().strip() if token_path.exists() else "")
+    scheme = "https" if cfg.api.tls_cert else "http"
+    try:
+        answer = httpx.get(f"{scheme}://{cfg.api.host}:{cfg.api.port}/v1/status",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=STATUS_TIMEOUT_S, verify=False)
+        answer.raise_for_status()
+        data = answer.json()
+        data["running"] = True
+    except httpx.HTTPError as exc:
+        data = _offline_status(actx, str(exc))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"agent:    {'running' if data['running'] else 'not running'}")
+    if "ledger" in data:
+        led = data["ledger"]
+        click.echo(f"ledger:   {led['path']} ({led['bytes']} bytes, {led['entries']} entries, {led['members']} members)")
+    click.echo(f"sync:     backlog {data.get('sync', {}).get('backlog', '?')} entries")
+    for reader in data.get("readers", []):
+        click.echo(f"reader:   {reader.get('reader_id')}: {reader.get('state')} {reader.get('detail', '')}")
+    last = data.get("last_card")
+    click.echo(f"last card: {last.get('masked')} at {last.get('read_at')}" if last else "last card: none yet")
+    backup = data.get("backup") or {}
+    click.echo(f"backup:   {(backup.get('last_backup') or {}).get('path', 'none this run')}")
+
+
+def _offline_status(actx: AgentContext, why: str) -> dict:  # type: ignore[type-arg]
+    cfg = actx.config
+    data: dict = {"running": False, "why": why}  # type: ignore[type-arg]
+    lock = RunLock(cfg.data_dir)
+    if not cfg.ledger_path.exists():
+        return data
+    from terminal_agent.runtime import Runtime
+    from terminal_agent.status import agent_status
+
+    try:
+        lock.acquire()
+    except AlreadyRunning:
+        data.update(running=True, why=f"the agent (pid {lock.holder()}) runs but its API did not answer: {why}")
+        return data
+    try:
+        led = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal)
+        try:
+            data.update(agent_status(Runtime(config=cfg, ledger=led, token="")))
+        finally:
+            led.close()
+    finally:
+        lock.release()
+    return data

@@ -1,0 +1,125 @@
+"""`loyalty-agent run`: the process beside the till.
+
+It owns the readers and the ledger; the POS, the TUI and the CLI's write commands
+are its clients over the local API. On SIGTERM or SIGINT it stops taking new work,
+lets the requests in flight commit, closes the readers and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+from ledger import backup as backups
+from ledger.errors import BackupError
+from ledger.service import Ledger
+from terminal_agent.api.app import create_app
+from terminal_agent.config import AgentConfig
+from terminal_agent.errors import AgentError
+from terminal_agent.logs import setup_logging
+from terminal_agent.readers_runtime import start_readers
+from terminal_agent.runlock import RunLock
+from terminal_agent.runtime import Runtime, api_token
+
+log = logging.getLogger("terminal_agent.daemon")
+
+SHUTDOWN_GRACE_S = 5
+BACKUP_RETRY_S = 60.0
+
+
+def load_ruleset(cfg: AgentConfig) -> Any:
+    from ledger.rules import default_ruleset, load_ruleset as load
+
+    return load(cfg.rules_path) if cfg.rules_path else default_ruleset()
+
+
+async def _backup_loop(rt: Runtime, stop: asyncio.Event) -> None:
+    cfg = rt.config
+    interval_s = cfg.backup.interval_minutes * 60.0
+    last: dict[str, Any] = {"last_backup": None, "last_error": None}
+    rt.status_sources["backup"] = lambda: dict(last)
+    if interval_s <= 0:
+        return
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            return
+        except asyncio.TimeoutError:
+            pass
+        try:
+            info = await asyncio.to_thread(backups.backup_now, cfg.ledger_path, cfg.backup_dir, cfg.backup.keep)
+            last["last_backup"] = {"path": str(info.path), "entries": info.entries}
+            log.info("backup written: %s (%d entries)", info.path.name, info.entries)
+        except BackupError as exc:
+            last["last_error"] = str(exc)
+            log.error("scheduled backup failed: %s", exc)
+
+
+def _bind(cfg: AgentConfig) -> socket.socket:
+    """Bind the API socket ourselves: a port in use is a clear error, not uvicorn's exit."""
+    family = socket.AF_INET6 if ":" in cfg.api.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((cfg.api.host, cfg.api.port))
+    except OSError as exc:
+        sock.close()
+        raise AgentError(f"cannot listen on {cfg.api.host}:{cfg.api.port} ({exc.strerror}); "
+                         f"is another program using it? change api.port in {cfg.source}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[None] | None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT. The caller holds nothing; we take the run lock here."""
+    setup_logging(cfg.agent.log_format, cfg.agent.log_level)
+    with RunLock(cfg.data_dir):
+        ledger = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal,
+                             ruleset=load_ruleset(cfg), busy_timeout_ms=cfg.ledger.busy_timeout_ms)
+        rt = Runtime(config=cfg, ledger=ledger, token=api_token(cfg))
+        loop = asyncio.get_running_loop()
+        rt.bus.bind(loop)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(rt), host=cfg.api.host, port=cfg.api.port, log_config=None, lifespan="off",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False,
+            ssl_certfile=str(cfg.resolve(cfg.api.tls_cert)) if cfg.api.tls_cert else None,
+            ssl_keyfile=str(cfg.resolve(cfg.api.tls_key)) if cfg.api.tls_key else None,
+        ))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours, above
+        sock = _bind(cfg)
+        readers = await start_readers(rt, stop)
+        tasks = [asyncio.create_task(_backup_loop(rt, stop), name="backup")]
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="api")
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if serving.done():
+            serving.result()  # re-raise why it could not start
+            return
+        scheme = "https" if cfg.api.tls_cert else "http"
+        log.info("loyalty agent ready: %s://%s:%d (store %s, terminal %s)", scheme, cfg.api.host, cfg.api.port,
+                 cfg.agent.store, cfg.agent.terminal)
+        if on_ready is not None:
+            maybe = on_ready(rt)
+            if maybe is not None:
+                await maybe
+        await stop.wait()
+        log.info("stopping: finishing requests in flight")
+        rt.stopping = True
+        server.should_exit = True
+        await serving
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await readers.close()
+        ledger.close()
+        log.info("stopped")

@@ -1,0 +1,50 @@
+"""What the daemon's parts share while it runs: config, ledger, token, events, sessions."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ledger.service import Ledger
+from terminal_agent.config import AgentConfig
+from terminal_agent.events import EventBus
+from terminal_agent.sessions import SessionStore
+
+TOKEN_FILE = "api-token"
+
+
+def api_token(cfg: AgentConfig) -> str:
+    """The configured token, else the one in <data_dir>/api-token, created (0600) if missing."""
+    if cfg.api.token:
+        return cfg.api.token
+    path = cfg.data_dir / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+@dataclass
+class Runtime:
+    config: AgentConfig
+    ledger: Ledger
+    token: str
+    bus: EventBus = field(default_factory=EventBus)
+    sessions: SessionStore = field(default_factory=SessionStore)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # Parts that report into `status` (sync backlog, last backup) register here.
+    status_sources: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    stopping: bool = False
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.config.ledger_path

@@ -21,13 +21,13 @@ def local_midnight(at: datetime, offset_minutes: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=at.tzinfo) - timedelta(minutes=offset_minutes)
 
 
-def _signed_spend(since: datetime | None, member_id: str) -> Any:
+def signed_spend(since: datetime | None, member_id: str) -> Any:
     signed = case((sales.c.kind == "refund", -sales.c.amount), else_=sales.c.amount)
     query = select(func.coalesce(func.sum(signed), 0)).where(sales.c.member_id == member_id)
     return query if since is None else query.where(sales.c.created_at >= since)
 
 
-def _earned_since(member_id: str, since: datetime) -> Any:
+def earned_since(member_id: str, since: datetime) -> Any:
     earning = or_(entries.c.kind.in_(EARNING_KINDS),
                   and_(entries.c.kind == "reverse", entries.c.rule_id == "reverse-earn"))
     return select(func.coalesce(func.sum(entries.c.points), 0)).where(
@@ -61,14 +61,14 @@ def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: 
         birth_date=member.birth_date,
         has_referrer=member.referrer_id is not None,
         purchase_count=int(visits[0]),
-        total_spend=max(int(conn.execute(_signed_spend(None, mid)).scalar_one()), 0),
+        total_spend=max(int(conn.execute(signed_spend(None, mid)).scalar_one()), 0),
         first_visit_at=visits[1],
         last_visit_at=visits[2],
         recent_visits=recent,
-        tier_window_spend=max(int(conn.execute(_signed_spend(window_start, mid)).scalar_one()), 0),
-        tier_window_points=max(int(conn.execute(_earned_since(mid, window_start)).scalar_one()), 0),
+        tier_window_spend=max(int(conn.execute(signed_spend(window_start, mid)).scalar_one()), 0),
+        tier_window_points=max(int(conn.execute(earned_since(mid, window_start)).scalar_one()), 0),
         points_today=int(conn.execute(
-            _earned_since(mid, local_midnight(at, ruleset.utc_offset_minutes))).scalar_one()),
+            earned_since(mid, local_midnight(at, ruleset.utc_offset_minutes))).scalar_one()),
         rule_uses=tuple((r[0], int(r[1])) for r in uses),
         rule_last_used=tuple((r[0], r[2]) for r in uses),
     )

@@ -3,6 +3,7 @@ apart by the year (Jalali years are below 1700). Pure: no clock, no time zone fi
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta
 
@@ -45,6 +46,7 @@ def local_date(at: datetime, utc_offset_minutes: int) -> date:
     return (at + timedelta(minutes=utc_offset_minutes)).date()
 
 
+@functools.lru_cache(maxsize=4096)  # jdatetime's conversion costs more than the rest of a plan
 def jalali(d: date) -> str:
     return jdatetime.date.fromgregorian(date=d).strftime("%Y/%m/%d")
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 from ledger.rules.dates import anniversary, jalali, local_date
 from ledger.rules.model import Basket, MemberSnapshot, Offer, Plan, PlanLine, Ruleset, Season, Suggestion
-from ledger.rules.text import en, fa, fa_text
+from ledger.rules.text import en, persian_numbers
 
 
 def season_at(ruleset: Ruleset, day: date) -> Season | None:
@@ -26,34 +26,57 @@ def season_at(ruleset: Ruleset, day: date) -> Season | None:
     return None
 
 
-def _weighted_amount(ruleset: Ruleset, basket: Basket) -> tuple[int, list[str], list[str]]:
-    """Sum of line totals times their multiplier percent (still x100), with notes on
-    lines that earn other than the base rate."""
-    cats = {m.key: m.percent for m in ruleset.earn.categories}
-    skus = {m.key: m.percent for m in ruleset.earn.skus}
+_MAPS: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+_MAPS_MAX = 64  # tables kept; a terminal runs one, the hub a few versions
+
+
+def _multiplier_maps(ruleset: Ruleset) -> tuple[dict[str, int], dict[str, int]]:
+    maps = _MAPS.get(ruleset.hash)
+    if maps is None:
+        if len(_MAPS) >= _MAPS_MAX:
+            _MAPS.clear()
+        maps = ({m.key: m.percent for m in ruleset.earn.categories}, {m.key: m.percent for m in ruleset.earn.skus})
+        if ruleset.hash:
+            _MAPS[ruleset.hash] = maps
+    return maps
+
+
+def _weighted_amount(ruleset: Ruleset, basket: Basket) -> tuple[int, int, list[str], list[str]]:
+    """(basket total, sum of line totals times their multiplier percent (still x100),
+    notes in English and Persian on each category or SKU earning other than the base)."""
+    cats, skus = _multiplier_maps(ruleset)
+    total = 0
     weighted = 0
+    odd: dict[tuple[bool, str], int] = {}
+    for line in basket.lines:
+        amount = line.quantity * line.unit_price
+        total += amount
+        pct = skus.get(line.sku) if skus else None
+        if pct is None:
+            pct = cats.get(line.category, 100) if cats else 100
+            if pct != 100:
+                odd[(False, line.category)] = pct
+        elif pct != 100:
+            odd[(True, line.sku)] = pct
+        weighted += amount * pct
     notes_en: list[str] = []
     notes_fa: list[str] = []
-    for line in basket.lines:
-        pct = skus.get(line.sku, cats.get(line.category, 100))
-        weighted += line.total * pct
-        if pct != 100:
-            what = f"SKU {line.sku}" if line.sku in skus else f"category {line.category}"
-            what_fa = f"کالای {line.sku}" if line.sku in skus else f"دسته {line.category}"
-            if pct == 0:
-                notes_en.append(f"{what} earns nothing")
-                notes_fa.append(f"{what_fa} امتیازی ندارد")
-            else:
-                notes_en.append(f"{what} earns {pct}%")
-                notes_fa.append(fa_text(f"{what_fa} {pct}٪ امتیاز دارد"))
-    return weighted, notes_en, notes_fa
+    for (is_sku, key), pct in odd.items():
+        what, what_fa = (f"SKU {key}", f"کالای {key}") if is_sku else (f"category {key}", f"دسته {key}")
+        if pct == 0:
+            notes_en.append(f"{what} earns nothing")
+            notes_fa.append(f"{what_fa} امتیازی ندارد")
+        else:
+            notes_en.append(f"{what} earns {pct}%")
+            notes_fa.append(f"{what_fa} {pct}٪ امتیاز دارد")
+    return total, weighted, notes_en, notes_fa
 
 
-def _redemption(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, point_value: int
+def _redemption(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, total: int, point_value: int
                 ) -> tuple[int, int, int, str | None]:
     """(redeem points, max points, max Rial, problem with the request or None)."""
     red = ruleset.redemption
-    share_rial = basket.total * red.max_share_percent // 100
+    share_rial = total * red.max_share_percent // 100
     most = min(max(snap.balance, 0), share_rial // point_value)
     most -= most % red.step
     if most < red.minimum_points:
@@ -98,7 +121,7 @@ def _credit(percent: int, paid: int, point_value: int) -> tuple[int, int]:
     return rial // point_value, rial
 
 
-def _offers(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetime, day: date, paid: int,
+def _offers(ruleset: Ruleset, snap: MemberSnapshot, total: int, at: datetime, day: date, paid: int,
             point_value: int) -> tuple[list[PlanLine], list[Suggestion]]:
     lines: list[PlanLine] = []
     suggestions: list[Suggestion] = []
@@ -111,38 +134,39 @@ def _offers(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetime
             threshold = max(snap.average_basket * offer.basket_ratio_percent // 100, offer.minimum_amount)
             if threshold <= 0:
                 continue
-            if basket.total >= threshold:
+            if total >= threshold:
                 points, rial = _credit(p, paid, point_value)
+                th, r, pts = en(threshold), en(rial), en(points)
                 lines.append(PlanLine(
                     offer.id, "offer", points,
-                    f"Offer {offer.id}: a purchase of at least {en(threshold)} Rial earns {p}% credit: "
-                    f"{en(rial)} Rial = {en(points)} points",
-                    f"پیشنهاد {offer.id}: خرید دست‌کم {fa(threshold)} ریال، {fa(p)}٪ اعتبار: "
-                    f"{fa(rial)} ریال = {fa(points)} امتیاز", rial))
+                    f"Offer {offer.id}: a purchase of at least {th} Rial earns {p}% credit: {r} Rial = {pts} points",
+                    f"پیشنهاد {offer.id}: خرید دست‌کم {th} ریال، {p}٪ اعتبار: {r} ریال = {pts} امتیاز", rial))
             else:
+                th = en(threshold)
                 suggestions.append(Suggestion(
-                    offer.id, f"A purchase of at least {en(threshold)} Rial earns {p}% credit",
-                    f"خرید دست‌کم {fa(threshold)} ریال، {fa(p)}٪ اعتبار می‌گیرد"))
+                    offer.id, f"A purchase of at least {th} Rial earns {p}% credit",
+                    f"خرید دست‌کم {th} ریال، {p}٪ اعتبار می‌گیرد"))
         elif offer.kind == "come_back":
             if since_last is not None and since_last <= timedelta(days=offer.within_days):
                 points, rial = _credit(p, paid, point_value)
+                r, pts = en(rial), en(points)
                 lines.append(PlanLine(
                     offer.id, "offer", points,
-                    f"Offer {offer.id}: back within {offer.within_days} days, {p}% credit: "
-                    f"{en(rial)} Rial = {en(points)} points",
-                    f"پیشنهاد {offer.id}: بازگشت در کمتر از {fa(offer.within_days)} روز، {fa(p)}٪ اعتبار: "
-                    f"{fa(rial)} ریال = {fa(points)} امتیاز", rial))
-            if offer.max_uses == 0 or snap.uses(offer.id) + (1 if lines and lines[-1].rule_id == offer.id else 0) < offer.max_uses:
+                    f"Offer {offer.id}: back within {offer.within_days} days, {p}% credit: {r} Rial = {pts} points",
+                    f"پیشنهاد {offer.id}: بازگشت در کمتر از {offer.within_days} روز، {p}٪ اعتبار: "
+                    f"{r} ریال = {pts} امتیاز", rial))
+            used_now = 1 if lines and lines[-1].rule_id == offer.id else 0
+            if offer.max_uses == 0 or snap.uses(offer.id) + used_now < offer.max_uses:
                 until = jalali(day + timedelta(days=offer.within_days))
                 suggestions.append(Suggestion(
                     offer.id, f"Come back within {offer.within_days} days for {p}% credit",
-                    fa_text(f"تا {offer.within_days} روز دیگر (تا {until}) برگردید و {p}٪ اعتبار بگیرید")))
+                    (f"تا {offer.within_days} روز دیگر (تا {until}) برگردید و {p}٪ اعتبار بگیرید")))
         elif offer.kind == "win_back":
             if since_last is not None and since_last > timedelta(days=offer.inactive_days):
                 lines.append(PlanLine(
                     offer.id, "offer", offer.points,
                     f"Offer {offer.id}: welcome back after {since_last.days} days: {en(offer.points)} points",
-                    f"پیشنهاد {offer.id}: خوش برگشتید پس از {fa(since_last.days)} روز: {fa(offer.points)} امتیاز"))
+                    f"پیشنهاد {offer.id}: خوش برگشتید پس از {en(since_last.days)} روز: {en(offer.points)} امتیاز"))
     return lines, suggestions
 
 
@@ -159,7 +183,7 @@ def _birthday(ruleset: Ruleset, snap: MemberSnapshot, day: date, at: datetime) -
                 return None  # once a year: already credited for this birthday
             return PlanLine("birthday", "bonus", b.birthday_points,
                             f"Happy birthday: {en(b.birthday_points)} points",
-                            f"تولدتان مبارک: {fa(b.birthday_points)} امتیاز")
+                            f"تولدتان مبارک: {en(b.birthday_points)} امتیاز")
     return None
 
 
@@ -176,7 +200,7 @@ def _streak(ruleset: Ruleset, snap: MemberSnapshot, at: datetime) -> PlanLine | 
         return None
     return PlanLine("streak", "bonus", b.streak_points,
                     f"Visit {b.streak_every} within {b.streak_within_days} days: {en(b.streak_points)} points",
-                    fa_text(f"{b.streak_every}مین خرید در {b.streak_within_days} روز: ") + f"{fa(b.streak_points)} امتیاز")
+                    (f"{b.streak_every}مین خرید در {b.streak_within_days} روز: ") + f"{en(b.streak_points)} امتیاز")
 
 
 def _apply_caps(ruleset: Ruleset, snap: MemberSnapshot, lines: list[PlanLine]) -> list[PlanLine]:
@@ -207,7 +231,7 @@ def _apply_caps(ruleset: Ruleset, snap: MemberSnapshot, lines: list[PlanLine]) -
             over -= cut
     withheld = total - allowed
     out.append(PlanLine("cap", "cap", 0, f"Capped at {en(allowed)} points {why_en}: {en(withheld)} points not credited",
-                        f"سقف {fa(allowed)} امتیاز {why_fa}: {fa(withheld)} امتیاز منظور نشد"))
+                        f"سقف {en(allowed)} امتیاز {why_fa}: {en(withheld)} امتیاز منظور نشد"))
     return out
 
 
@@ -225,14 +249,13 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
     season = season_at(ruleset, day)
     earn_rate = season.earn_rial_per_point if season else ruleset.earn.rial_per_point
     point_value = season.redeem_rial_per_point if season else ruleset.redemption.rial_per_point
-    total = basket.total
+    total, weighted, notes_en, notes_fa = _weighted_amount(ruleset, basket)
 
-    redeem, most, most_rial, problem = _redemption(ruleset, snap, basket, point_value)
+    redeem, most, most_rial, problem = _redemption(ruleset, snap, basket, total, point_value)
     redeem_rial = redeem * point_value
     paid = total - redeem_rial  # what the member pays in money: points do not earn points
 
     lines: list[PlanLine] = []
-    weighted, notes_en, notes_fa = _weighted_amount(ruleset, basket)
     # the share of the weighted amount paid in money, then the rate; floor once at the end
     eligible_x100 = weighted * paid // total if total else 0
     tier = ruleset.tier(snap.tier)
@@ -241,30 +264,30 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
     if total < ruleset.earn.minimum_purchase:
         lines.append(PlanLine("earn", "earn", 0,
                               f"Purchases under {en(ruleset.earn.minimum_purchase)} Rial earn no points",
-                              f"خرید کمتر از {fa(ruleset.earn.minimum_purchase)} ریال امتیازی ندارد"))
+                              f"خرید کمتر از {en(ruleset.earn.minimum_purchase)} ریال امتیازی ندارد"))
     else:
         base = eligible_x100 // (100 * earn_rate)
         extra_en = (" (" + "; ".join(notes_en) + ")") if notes_en else ""
         extra_fa = (" (" + "؛ ".join(notes_fa) + ")") if notes_fa else ""
         paid_en = f", {en(redeem_rial)} Rial paid with points earns nothing" if redeem_rial else ""
-        paid_fa = f"، {fa(redeem_rial)} ریال پرداخت با امتیاز امتیازی ندارد" if redeem_rial else ""
+        paid_fa = f"، {en(redeem_rial)} ریال پرداخت با امتیاز امتیازی ندارد" if redeem_rial else ""
         lines.append(PlanLine(
             "earn", "earn", base,
             f"1 point per {en(earn_rate)} Rial{season_en}{extra_en}{paid_en}: {en(base)} points",
-            f"هر {fa(earn_rate)} ریال یک امتیاز{season_fa}{extra_fa}{paid_fa}: {fa(base)} امتیاز"))
+            f"هر {en(earn_rate)} ریال یک امتیاز{season_fa}{extra_fa}{paid_fa}: {en(base)} امتیاز"))
         if tier.earn_percent != 100:
             boosted = eligible_x100 * tier.earn_percent // (100 * 100 * earn_rate)
             lines.append(PlanLine(
                 f"tier:{tier.id}", "bonus", boosted - base,
                 f"{tier.name_en} tier earns {tier.earn_percent}%: {en(boosted - base)} more points",
-                fa_text(f"سطح {tier.name_fa}: {tier.earn_percent}٪ امتیاز: ") + f"{fa(boosted - base)} امتیاز بیشتر"))
+                (f"سطح {tier.name_fa}: {tier.earn_percent}٪ امتیاز: ") + f"{en(boosted - base)} امتیاز بیشتر"))
         birthday = _birthday(ruleset, snap, day, at)
         if birthday:
             lines.append(birthday)
         streak = _streak(ruleset, snap, at)
         if streak:
             lines.append(streak)
-    offer_lines, suggestions = _offers(ruleset, snap, basket, at, day, paid, point_value)
+    offer_lines, suggestions = _offers(ruleset, snap, total, at, day, paid, point_value)
     lines.extend(offer_lines)
     lines = _apply_caps(ruleset, snap, lines)
 
@@ -273,7 +296,7 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
         discount = paid * tier.discount_percent // 100
         lines.append(PlanLine(f"discount:{tier.id}", "discount", 0,
                               f"{tier.name_en} tier discount {tier.discount_percent}%: {en(discount)} Rial",
-                              fa_text(f"تخفیف سطح {tier.name_fa} {tier.discount_percent}٪: ") + f"{fa(discount)} ریال",
+                              (f"تخفیف سطح {tier.name_fa} {tier.discount_percent}٪: ") + f"{en(discount)} ریال",
                               discount))
 
     total_points = sum(x.points for x in lines if x.kind != "discount")
@@ -288,6 +311,10 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
             and paid >= b.referral_minimum_purchase):
         referrer_points = b.referral_points
 
+    # Persian explanations are written with ASCII digits and converted once, here
+    lines = [PlanLine(x.rule_id, x.kind, x.points, x.explanation_en, persian_numbers(x.explanation_fa), x.rial)
+             for x in lines]
+    suggestions = [Suggestion(x.rule_id, x.text_en, persian_numbers(x.text_fa)) for x in suggestions]
     return Plan(
         lines=tuple(lines), total_points=total_points, redeem_points=redeem, redeem_rial=redeem_rial,
         max_redeem_points=most, max_redeem_rial=most_rial, redeem_problem=problem, discount_rial=discount,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,8 @@ class Basket:
         return sum(line.total for line in self.lines)
 
 
-@dataclass(frozen=True)
-class PlanLine:
-    """One rule that fired. kind: earn, bonus, offer, discount (Rial off, no points), cap
+class PlanLine(NamedTuple):
+    """One rule that fired (a named tuple: plans are built on the till's hot path). kind: earn, bonus, offer, discount (Rial off, no points), cap
     (points withheld, explained; never negative)."""
 
     rule_id: str
@@ -213,8 +213,7 @@ class PlanLine:
     rial: int = 0
 
 
-@dataclass(frozen=True)
-class Suggestion:
+class Suggestion(NamedTuple):
     """An offer the member could still meet: shown to the cashier and on the receipt."""
 
     rule_id: str
@@ -222,8 +221,7 @@ class Suggestion:
     text_fa: str
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     lines: tuple[PlanLine, ...]
     total_points: int
     redeem_points: int
@@ -236,5 +234,5 @@ class Plan:
     new_tier: str | None
     referrer_points: int
     referrer_rule_id: str
-    suggestions: tuple[Suggestion, ...] = field(default=())
+    suggestions: tuple[Suggestion, ...] = ()
     ruleset_hash: str = ""

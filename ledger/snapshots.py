@@ -10,7 +10,8 @@ from sqlalchemy import Connection, Row, and_, case, func, or_, select
 
 from ledger.rules import MemberSnapshot, Ruleset
 from ledger.rules.dates import local_date
-from ledger.schema import balances, entries, sales
+from ledger.schema import entries, sales
+from ledger.timefmt import format_utc, parse_utc
 
 RECENT_VISITS_MAX = 1000  # streaks count a few visits; this bounds a pathological history
 EARNING_KINDS = ("earn", "bonus")
@@ -34,25 +35,45 @@ def earned_since(member_id: str, since: datetime) -> Any:
         entries.c.member_id == member_id, earning, entries.c.created_at >= since)
 
 
+# The till's hot path: four plain SQL statements (no expression building per sale).
+# Times are the ledger's sortable UTC text (ledger.timefmt), so text comparison is time order.
+_SALES_SQL = """
+SELECT count(CASE WHEN kind = 'sale' THEN 1 END),
+       min(CASE WHEN kind = 'sale' THEN created_at END),
+       max(CASE WHEN kind = 'sale' THEN created_at END),
+       coalesce(sum(CASE WHEN kind = 'refund' THEN -amount ELSE amount END), 0),
+       coalesce(sum(CASE WHEN created_at >= ? THEN (CASE WHEN kind = 'refund' THEN -amount ELSE amount END) END), 0)
+FROM sales WHERE member_id = ?
+"""
+_RECENT_SQL = """
+SELECT created_at FROM sales WHERE member_id = ? AND kind = 'sale' AND created_at >= ?
+ORDER BY created_at DESC LIMIT ?
+"""
+_EARNED_SQL = """
+SELECT coalesce(sum(CASE WHEN created_at >= ? THEN points END), 0),
+       coalesce(sum(CASE WHEN created_at >= ? THEN points END), 0)
+FROM entries
+WHERE member_id = ? AND created_at >= ?
+  AND (kind IN ('earn', 'bonus') OR (kind = 'reverse' AND rule_id = 'reverse-earn'))
+"""
+_USES_SQL = """
+SELECT rule_id, count(*), max(created_at) FROM entries
+WHERE member_id = ? AND kind = 'bonus' AND rule_id IS NOT NULL GROUP BY rule_id
+"""
+_BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
+
+
 def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: Ruleset) -> MemberSnapshot:
     mid = member.id
-    balance = int(conn.execute(select(balances.c.points).where(balances.c.member_id == mid)).scalar_one())
-    visits = conn.execute(
-        select(func.count(), func.min(sales.c.created_at), func.max(sales.c.created_at))
-        .where(sales.c.member_id == mid, sales.c.kind == "sale")
-    ).one()
-    lookback = max(ruleset.bonuses.streak_within_days, 1)
-    recent = tuple(conn.execute(
-        select(sales.c.created_at)
-        .where(sales.c.member_id == mid, sales.c.kind == "sale", sales.c.created_at >= at - timedelta(days=lookback))
-        .order_by(sales.c.created_at.desc()).limit(RECENT_VISITS_MAX)
-    ).scalars())
-    window_start = at - timedelta(days=ruleset.tier_policy.window_days)
-    uses = conn.execute(
-        select(entries.c.rule_id, func.count(), func.max(entries.c.created_at))
-        .where(entries.c.member_id == mid, entries.c.kind == "bonus", entries.c.rule_id.is_not(None))
-        .group_by(entries.c.rule_id)
-    ).all()
+    run = conn.exec_driver_sql
+    window_start = format_utc(at - timedelta(days=ruleset.tier_policy.window_days))
+    midnight = format_utc(local_midnight(at, ruleset.utc_offset_minutes))
+    lookback = format_utc(at - timedelta(days=max(ruleset.bonuses.streak_within_days, 1)))
+    balance = int(run(_BALANCE_SQL, (mid,)).scalar_one())
+    count, first, last, spend, window_spend = run(_SALES_SQL, (window_start, mid)).one()
+    recent = tuple(parse_utc(v) for v in run(_RECENT_SQL, (mid, lookback, RECENT_VISITS_MAX)).scalars())
+    window_points, today = run(_EARNED_SQL, (window_start, midnight, mid, min(window_start, midnight))).one()
+    uses = run(_USES_SQL, (mid,)).all()
     return MemberSnapshot(
         member_id=mid,
         tier=member.tier,
@@ -60,15 +81,14 @@ def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: 
         segment=member.segment,
         birth_date=member.birth_date,
         has_referrer=member.referrer_id is not None,
-        purchase_count=int(visits[0]),
-        total_spend=max(int(conn.execute(signed_spend(None, mid)).scalar_one()), 0),
-        first_visit_at=visits[1],
-        last_visit_at=visits[2],
+        purchase_count=int(count),
+        total_spend=max(int(spend), 0),
+        first_visit_at=parse_utc(first) if first else None,
+        last_visit_at=parse_utc(last) if last else None,
         recent_visits=recent,
-        tier_window_spend=max(int(conn.execute(signed_spend(window_start, mid)).scalar_one()), 0),
-        tier_window_points=max(int(conn.execute(earned_since(mid, window_start)).scalar_one()), 0),
-        points_today=int(conn.execute(
-            earned_since(mid, local_midnight(at, ruleset.utc_offset_minutes))).scalar_one()),
+        tier_window_spend=max(int(window_spend), 0),
+        tier_window_points=max(int(window_points), 0),
+        points_today=int(today),
         rule_uses=tuple((r[0], int(r[1])) for r in uses),
-        rule_last_used=tuple((r[0], r[2]) for r in uses),
+        rule_last_used=tuple((r[0], parse_utc(r[2])) for r in uses),
     )

@@ -14,6 +14,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ledger.sales import post_sale  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
 from ledger.types import SaleLine, SaleRequest  # noqa: E402
+from terminal_agent.daemon import CHECKPOINT_INTERVAL_S  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -39,11 +41,22 @@ def run_ledger(folder: Path, n: int) -> list[float]:
                                     actor="bench").number)
     line = (SaleLine(sku="A", name="Rice", category="grocery", quantity=2, unit_price=1_250_000),)
     times = []
+    # as in the daemon: WAL checkpoints run beside the till, not inside its commits
+    stop = threading.Event()
+
+    def checkpoints() -> None:
+        while not stop.wait(CHECKPOINT_INTERVAL_S):
+            led.checkpoint()
+
+    worker = threading.Thread(target=checkpoints, daemon=True)
+    worker.start()
     for i in range(n):
         req = SaleRequest(idempotency_key=f"k{i}", card_number=cards[i % 20], receipt_ref=f"r{i}", lines=line)
         t0 = time.perf_counter()
         post_sale(led, req)
         times.append((time.perf_counter() - t0) * 1000)
+    stop.set()
+    worker.join()
     led.close()
     return times
 

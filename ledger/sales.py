@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from ledger.chain import request_hash
+from ledger.db import Raw
 from ledger.errors import (
     IdempotencyConflict,
     InsufficientPoints,
@@ -40,18 +42,43 @@ REVERSE_EARN = "reverse-earn"
 RETURN_REDEEM = "return-redeem"
 
 
+_REPLAY_SQL = "SELECT kind, request_hash, result_json FROM sales WHERE idempotency_key = ?"
+_MEMBER_SQL = "SELECT id, tier, segment, birth_date, referrer_id FROM members WHERE id = ?"
+_BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
+_SALE_COLUMNS = ("id", "idempotency_key", "request_hash", "kind", "terminal_code", "member_id", "card_number",
+                 "receipt_ref", "amount", "ruleset_hash", "created_at", "actor", "result_json")
+_INSERT_SALE_SQL = (f"INSERT INTO sales ({', '.join(_SALE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in _SALE_COLUMNS)})")
+_INSERT_LINE_SQL = ("INSERT INTO sale_lines (sale_id, line_no, sku, name, category, quantity, unit_price) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+class MemberRow(NamedTuple):
+    """What a sale needs of the member, read with plain SQL on the till's hot path."""
+
+    id: str
+    tier: str
+    segment: str | None
+    birth_date: date | None
+    referrer_id: str | None
+
+
+def _member_row(conn: Connection, member_id: str) -> MemberRow:
+    mid, tier, segment, born, referrer = Raw(conn).one(_MEMBER_SQL, (member_id,))
+    return MemberRow(mid, tier, segment, date.fromisoformat(born) if born else None, referrer)
+
+
 def _replay(conn: Connection, key: str, kind: str, body_hash: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(sales.c.kind, sales.c.request_hash, sales.c.result_json).where(sales.c.idempotency_key == key)
-    ).one_or_none()
+    row = Raw(conn).one_or_none(_REPLAY_SQL, (key,))
     if row is None:
         return None
-    if row.kind != kind or row.request_hash != body_hash:
+    stored_kind, stored_hash, stored_result = row
+    if stored_kind != kind or stored_hash != body_hash:
         raise IdempotencyConflict(
-            f"idempotency key {key!r} was already used for a different {row.kind}; "
+            f"idempotency key {key!r} was already used for a different {stored_kind}; "
             "send a new key for a new request"
         )
-    return dict(json.loads(row.result_json))
+    return dict(json.loads(stored_result))
 
 
 def quote(ledger: "Ledger", card_or_mobile: str, lines: tuple[Any, ...], redeem_points: int = 0) -> Plan:
@@ -72,7 +99,7 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
         if replayed is not None:
             return SaleResult.from_json(replayed, replayed=True)
         card = ledger._usable_card(conn, req.card_number)
-        member = conn.execute(select(members).where(members.c.id == card.member_id)).one()
+        member = _member_row(conn, card.member_id)
         snapshot = build_snapshot(conn, member, at, ledger.ruleset)
         if req.redeem_points > snapshot.balance:
             raise InsufficientPoints(
@@ -104,7 +131,7 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
                                 member_id=member.referrer_id, sale_id=sale_id, receipt_ref=req.receipt_ref,
                                 rule_id=plan.referrer_rule_id, reason="referral"))
         append_entries(conn, ledger.terminal, new, actor=req.actor, ruleset_hash=plan.ruleset_hash, at=at)
-        balance = int(conn.execute(select(balances.c.points).where(balances.c.member_id == member.id)).scalar_one())
+        balance = int(Raw(conn).scalar(_BALANCE_SQL, (member.id,)))
         result = SaleResult(
             sale_id=sale_id,
             member_id=member.id,
@@ -119,15 +146,13 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
             created_at=format_utc(at),
             discount_rial=plan.discount_rial,
         )
-        conn.execute(insert(sales).values(
-            id=sale_id, idempotency_key=req.idempotency_key, request_hash=body_hash, kind="sale",
-            terminal_code=ledger.terminal, member_id=member.id, card_number=card.number,
-            receipt_ref=req.receipt_ref, amount=req.amount, ruleset_hash=plan.ruleset_hash, created_at=at,
-            actor=req.actor, result_json=json.dumps(result.to_json(), ensure_ascii=False),
-        ))
-        conn.execute(insert(sale_lines), [
-            {"sale_id": sale_id, "line_no": no, "sku": line.sku, "name": line.name, "category": line.category,
-             "quantity": line.quantity, "unit_price": line.unit_price}
+        raw = Raw(conn)
+        raw.run(_INSERT_SALE_SQL, (
+            sale_id, req.idempotency_key, body_hash, "sale", ledger.terminal, member.id, card.number,
+            req.receipt_ref, req.amount, plan.ruleset_hash, format_utc(at), req.actor,
+            json.dumps(result.to_json(), ensure_ascii=False)))
+        raw.many(_INSERT_LINE_SQL, [
+            (sale_id, no, line.sku, line.name, line.category, line.quantity, line.unit_price)
             for no, line in enumerate(req.lines, start=1)
         ])
         return result

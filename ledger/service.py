@@ -31,6 +31,7 @@ from ledger.errors import (
     ValidationFailed,
 )
 from ledger.mobile import looks_like_mobile, normalise_mobile
+from ledger.timefmt import parse_utc
 from ledger.schema import CARD_TECHNOLOGIES, balances, cards, gift_cards, members, stores, terminals, tiers
 from ledger.types import Card, Member, require_card_number, require_int, require_text
 from ledger.writer import NewEntry, append_entries, audit
@@ -38,6 +39,8 @@ from ledger.writer import NewEntry, append_entries, audit
 Clock = Callable[[], datetime]
 ADJUST_POINTS_MAX = 10_000_000
 GIFT_AMOUNT_MAX = 10**12
+_CARD_SQL = ("SELECT number, member_id, technology, status, replaced_by, issued_at, issued_by, status_changed_at, "
+             "status_reason FROM cards WHERE number = ?")  # read on every sale: plain SQL
 NO_RULESET = "-" * 64  # entries that no ruleset produced (adjustments, gift cards)
 
 
@@ -101,6 +104,12 @@ class Ledger:
         """One write transaction (BEGIN IMMEDIATE); database trouble becomes DatabaseError."""
         with db.translate_db_errors(action), self.engine.begin() as conn:
             yield conn
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file without blocking writers (PASSIVE).
+        The daemon calls this every few seconds from a worker thread."""
+        with db.translate_db_errors("checkpointing the ledger"), self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -171,10 +180,12 @@ class Ledger:
             return self._card(conn, require_card_number(number))
 
     def _card(self, conn: Connection, number: str) -> Card:
-        row = conn.execute(select(cards).where(cards.c.number == number)).one_or_none()
+        row = db.Raw(conn).one_or_none(_CARD_SQL, (number,))
         if row is None:
             raise UnknownCard(f"card {mask_card(number)} is not issued to any member")
-        return Card(**row._mapping)
+        num, member_id, tech, status, replaced_by, issued_at, issued_by, changed_at, reason = row
+        return Card(num, member_id, tech, status, replaced_by, parse_utc(issued_at), issued_by,
+                    parse_utc(changed_at) if changed_at else None, reason)
 
     def _usable_card(self, conn: Connection, number: str) -> Card:
         """The card if a cashier may use it; else the reason it is refused (invariant 7)."""

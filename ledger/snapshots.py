@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, case, func, or_, select
 
+from ledger.db import Raw
 from ledger.rules import MemberSnapshot, Ruleset
 from ledger.rules.dates import local_date
 from ledger.schema import entries, sales
@@ -65,15 +66,15 @@ _BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
 
 def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: Ruleset) -> MemberSnapshot:
     mid = member.id
-    run = conn.exec_driver_sql
+    raw = Raw(conn)
     window_start = format_utc(at - timedelta(days=ruleset.tier_policy.window_days))
     midnight = format_utc(local_midnight(at, ruleset.utc_offset_minutes))
     lookback = format_utc(at - timedelta(days=max(ruleset.bonuses.streak_within_days, 1)))
-    balance = int(run(_BALANCE_SQL, (mid,)).scalar_one())
-    count, first, last, spend, window_spend = run(_SALES_SQL, (window_start, mid)).one()
-    recent = tuple(parse_utc(v) for v in run(_RECENT_SQL, (mid, lookback, RECENT_VISITS_MAX)).scalars())
-    window_points, today = run(_EARNED_SQL, (window_start, midnight, mid, min(window_start, midnight))).one()
-    uses = run(_USES_SQL, (mid,)).all()
+    balance = int(raw.scalar(_BALANCE_SQL, (mid,)))
+    count, first, last, spend, window_spend = raw.one(_SALES_SQL, (window_start, mid))
+    recent = tuple(parse_utc(v) for v in raw.column(_RECENT_SQL, (mid, lookback, RECENT_VISITS_MAX)))
+    window_points, today = raw.one(_EARNED_SQL, (window_start, midnight, mid, min(window_start, midnight)))
+    uses = raw.all(_USES_SQL, (mid,))
     return MemberSnapshot(
         member_id=mid,
         tier=member.tier,

@@ -18,4 +18,9 @@ def format_utc(value: datetime) -> str:
 
 
 def parse_utc(value: str) -> datetime:
-    return datetime.strptime(value, UTC_FORMAT).replace(tzinfo=timezone.utc)
+    # fromisoformat reads the 'Z' form since Python 3.11 and is ~20x faster than strptime,
+    # which matters: member snapshots parse visit times on every sale.
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or len(value) != 27 or not value.endswith("Z"):
+        raise ValueError(f"not a ledger time (expected YYYY-MM-DDTHH:MM:SS.ffffffZ): {value!r}")
+    return parsed

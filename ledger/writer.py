@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert
 
 from ledger.chain import entry_hash
+from ledger.db import Raw
 from ledger.errors import IntegrityFailure
-from ledger.schema import audit_log, balances, entries, gift_cards, outbox, terminals
+from ledger.schema import audit_log
+from ledger.timefmt import format_utc
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,18 @@ class NewEntry:
                 raise IntegrityFailure(f"entry {name} must be an integer, got {type(value).__name__}")
 
 
+_ENTRY_COLUMNS = ("id", "terminal_code", "seq", "member_id", "card_number", "gift_card_number", "kind", "points",
+                  "amount", "sale_id", "receipt_ref", "rule_id", "reason", "actor", "ruleset_hash", "created_at",
+                  "prev_hash", "hash")
+_INSERT_ENTRY_SQL = (f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+                     f"VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})")
+_INSERT_OUTBOX_SQL = "INSERT INTO outbox (entry_id, created_at) VALUES (?, ?)"
+_TERMINAL_SQL = "SELECT next_seq, last_hash FROM terminals WHERE code = ?"
+_UPDATE_TERMINAL_SQL = "UPDATE terminals SET next_seq = ?, last_hash = ? WHERE code = ?"
+_UPDATE_BALANCE_SQL = "UPDATE balances SET points = points + ? WHERE member_id = ?"
+_UPDATE_GIFT_SQL = "UPDATE gift_cards SET balance = balance + ? WHERE number = ?"
+
+
 def append_entries(
     conn: Connection,
     terminal_code: str,
@@ -55,12 +69,12 @@ def append_entries(
     """Append entries for this terminal in order; returns the rows written."""
     if not new:
         return []
-    term = conn.execute(
-        select(terminals.c.next_seq, terminals.c.last_hash).where(terminals.c.code == terminal_code)
-    ).one_or_none()
+    raw = Raw(conn)  # the hot path of every sale: plain SQL, built once
+    term = raw.one_or_none(_TERMINAL_SQL, (terminal_code,))
     if term is None:
         raise IntegrityFailure(f"terminal {terminal_code!r} is not registered in this ledger")
-    seq, prev = int(term.next_seq), term.last_hash
+    seq, prev = int(term[0]), term[1]
+    created = format_utc(at)
     rows: list[dict[str, Any]] = []
     member_delta: dict[str, int] = {}
     gift_delta: dict[str, int] = {}
@@ -91,19 +105,13 @@ def append_entries(
             member_delta[item.member_id] = member_delta.get(item.member_id, 0) + item.points
         if item.gift_card_number is not None and item.amount:
             gift_delta[item.gift_card_number] = gift_delta.get(item.gift_card_number, 0) + item.amount
-    conn.execute(insert(entries), rows)
-    conn.execute(insert(outbox), [{"entry_id": r["id"], "created_at": at} for r in rows])
-    conn.execute(
-        update(terminals).where(terminals.c.code == terminal_code).values(next_seq=seq, last_hash=prev)
-    )
+    raw.many(_INSERT_ENTRY_SQL, [tuple(created if c == "created_at" else r[c] for c in _ENTRY_COLUMNS) for r in rows])
+    raw.many(_INSERT_OUTBOX_SQL, [(r["id"], created) for r in rows])
+    raw.run(_UPDATE_TERMINAL_SQL, (seq, prev, terminal_code))
     for member_id, delta in member_delta.items():
-        conn.execute(
-            update(balances).where(balances.c.member_id == member_id).values(points=balances.c.points + delta)
-        )
+        raw.run(_UPDATE_BALANCE_SQL, (delta, member_id))
     for number, delta in gift_delta.items():
-        conn.execute(
-            update(gift_cards).where(gift_cards.c.number == number).values(balance=gift_cards.c.balance + delta)
-        )
+        raw.run(_UPDATE_GIFT_SQL, (delta, number))
     return rows
 
 

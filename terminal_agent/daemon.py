@@ -8,6 +8,7 @@ lets the requests in flight commit, closes the readers and exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -17,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from ledger import backup as backups
-from ledger.errors import BackupError
+from ledger.errors import BackupError, LedgerError
 from ledger.service import Ledger
 from terminal_agent.api.app import create_app
 from terminal_agent.config import AgentConfig
@@ -31,12 +32,24 @@ log = logging.getLogger("terminal_agent.daemon")
 
 SHUTDOWN_GRACE_S = 5
 BACKUP_RETRY_S = 60.0
+CHECKPOINT_INTERVAL_S = 2.0
 
 
 def load_ruleset(cfg: AgentConfig) -> Any:
     from ledger.rules import default_ruleset, load_ruleset as load
 
     return load(cfg.rules_path) if cfg.rules_path else default_ruleset()
+
+
+async def _checkpoint_loop(rt: Runtime, stop: asyncio.Event) -> None:
+    """Keep WAL checkpoints (and their fsync) off the till's commits."""
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=CHECKPOINT_INTERVAL_S)
+        try:
+            await asyncio.to_thread(rt.ledger.checkpoint)
+        except LedgerError as exc:  # a busy database: the next round tries again
+            log.warning("ledger checkpoint skipped: %s", exc)
 
 
 async def _backup_loop(rt: Runtime, stop: asyncio.Event) -> None:
@@ -98,7 +111,8 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours, above
         sock = _bind(cfg)
         readers = await start_readers(rt, stop)
-        tasks = [asyncio.create_task(_backup_loop(rt, stop), name="backup")]
+        tasks = [asyncio.create_task(_backup_loop(rt, stop), name="backup"),
+                 asyncio.create_task(_checkpoint_loop(rt, stop), name="checkpoint")]
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)

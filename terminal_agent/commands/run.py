@@ -41,7 +41,8 @@ def status(actx: AgentContext, as_json: bool) -> None:
     scheme = "https" if cfg.api.tls_cert else "http"
     try:
         answer = httpx.get(f"{scheme}://{cfg.api.host}:{cfg.api.port}/v1/status",
-                           headers={"Authorization": f"Bearer {token}"}, timeout=STATUS_TIMEOUT_S, verify=False)
+                           headers={"Authorization": f"Bearer {token}"}, timeout=STATUS_TIMEOUT_S,
+                           verify=str(cfg.resolve(cfg.api.tls_cert)) if cfg.api.tls_cert else True)
         answer.raise_for_status()
         data = answer.json()
         data["running"] = True
@@ -58,7 +59,7 @@ def status(actx: AgentContext, as_json: bool) -> None:
     for reader in data.get("readers", []):
         click.echo(f"reader:   {reader.get('reader_id')}: {reader.get('state')} {reader.get('detail', '')}")
     last = data.get("last_card")
-    click.echo(f"last card: {last.get('masked')} at {last.get('read_at')}" if last else "last card: none yet")
+    click.echo(f"last card: {last.get('masked')} at {last.get('at')}" if last else "last card: none yet")
     backup = data.get("backup") or {}
     click.echo(f"backup:   {(backup.get('last_backup') or {}).get('path', 'none this run')}")
 

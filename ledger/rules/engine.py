@@ -12,6 +12,7 @@ tier upgrade, referral for the referrer, and the offers still open as suggestion
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 
 from ledger.rules.dates import anniversary, jalali, local_date
@@ -41,27 +42,35 @@ def _multiplier_maps(ruleset: Ruleset) -> tuple[dict[str, int], dict[str, int]]:
     return maps
 
 
-def _weighted_amount(ruleset: Ruleset, basket: Basket) -> tuple[int, int, list[str], list[str]]:
+def _weighted_amount(ruleset: Ruleset, basket: Basket) -> tuple[int, int, str, str]:
     """(basket total, sum of line totals times their multiplier percent (still x100),
     notes in English and Persian on each category or SKU earning other than the base)."""
     cats, skus = _multiplier_maps(ruleset)
+    sku_pct, cat_pct = skus.get, cats.get  # bound once: this loop runs for every line of every basket
     total = 0
     weighted = 0
     odd: dict[tuple[bool, str], int] = {}
     for line in basket.lines:
         amount = line.quantity * line.unit_price
         total += amount
-        pct = skus.get(line.sku) if skus else None
+        pct = sku_pct(line.sku)
         if pct is None:
-            pct = cats.get(line.category, 100) if cats else 100
+            pct = cat_pct(line.category, 100)
             if pct != 100:
                 odd[(False, line.category)] = pct
         elif pct != 100:
             odd[(True, line.sku)] = pct
         weighted += amount * pct
+    notes_en, notes_fa = _notes(tuple(odd.items())) if odd else ("", "")
+    return total, weighted, notes_en, notes_fa
+
+
+@functools.lru_cache(maxsize=1024)  # the same few categories recur basket after basket
+def _notes(odd: tuple[tuple[tuple[bool, str], int], ...]) -> tuple[str, str]:
+    """The earn line's notes on categories and SKUs that earn other than the base rate."""
     notes_en: list[str] = []
     notes_fa: list[str] = []
-    for (is_sku, key), pct in odd.items():
+    for (is_sku, key), pct in odd:
         what, what_fa = (f"SKU {key}", f"کالای {key}") if is_sku else (f"category {key}", f"دسته {key}")
         if pct == 0:
             notes_en.append(f"{what} earns nothing")
@@ -69,7 +78,7 @@ def _weighted_amount(ruleset: Ruleset, basket: Basket) -> tuple[int, int, list[s
         else:
             notes_en.append(f"{what} earns {pct}%")
             notes_fa.append(f"{what_fa} {pct}٪ امتیاز دارد")
-    return total, weighted, notes_en, notes_fa
+    return " (" + "; ".join(notes_en) + ")", " (" + "؛ ".join(notes_fa) + ")"
 
 
 def _redemption(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, total: int, point_value: int
@@ -107,10 +116,9 @@ def _offer_open(offer: Offer, snap: MemberSnapshot, day: date) -> bool:
         return False
     if snap.purchase_count < offer.min_history_visits:
         return False
-    gap = snap.average_gap_days
-    if offer.min_average_gap_days and gap < offer.min_average_gap_days:
+    if offer.min_average_gap_days and snap.average_gap_days < offer.min_average_gap_days:
         return False
-    if offer.max_average_gap_days and (snap.purchase_count < 2 or gap > offer.max_average_gap_days):
+    if offer.max_average_gap_days and (snap.purchase_count < 2 or snap.average_gap_days > offer.max_average_gap_days):
         return False
     return True
 
@@ -165,8 +173,8 @@ def _offers(ruleset: Ruleset, snap: MemberSnapshot, total: int, at: datetime, da
             if since_last is not None and since_last > timedelta(days=offer.inactive_days):
                 lines.append(PlanLine(
                     offer.id, "offer", offer.points,
-                    f"Offer {offer.id}: welcome back after {since_last.days} days: {en(offer.points)} points",
-                    f"پیشنهاد {offer.id}: خوش برگشتید پس از {en(since_last.days)} روز: {en(offer.points)} امتیاز"))
+                    f"Offer {offer.id}: welcome back after {since_last.days} days: {offer.points:,} points",
+                    f"پیشنهاد {offer.id}: خوش برگشتید پس از {since_last.days:,} روز: {offer.points:,} امتیاز"))
     return lines, suggestions
 
 
@@ -182,8 +190,8 @@ def _birthday(ruleset: Ruleset, snap: MemberSnapshot, day: date, at: datetime) -
                     days=b.birthday_window_days):
                 return None  # once a year: already credited for this birthday
             return PlanLine("birthday", "bonus", b.birthday_points,
-                            f"Happy birthday: {en(b.birthday_points)} points",
-                            f"تولدتان مبارک: {en(b.birthday_points)} امتیاز")
+                            f"Happy birthday: {b.birthday_points:,} points",
+                            f"تولدتان مبارک: {b.birthday_points:,} امتیاز")
     return None
 
 
@@ -199,8 +207,8 @@ def _streak(ruleset: Ruleset, snap: MemberSnapshot, at: datetime) -> PlanLine | 
     if visits < b.streak_every:
         return None
     return PlanLine("streak", "bonus", b.streak_points,
-                    f"Visit {b.streak_every} within {b.streak_within_days} days: {en(b.streak_points)} points",
-                    (f"{b.streak_every}مین خرید در {b.streak_within_days} روز: ") + f"{en(b.streak_points)} امتیاز")
+                    f"Visit {b.streak_every} within {b.streak_within_days} days: {b.streak_points:,} points",
+                    (f"{b.streak_every}مین خرید در {b.streak_within_days} روز: ") + f"{b.streak_points:,} امتیاز")
 
 
 def _apply_caps(ruleset: Ruleset, snap: MemberSnapshot, lines: list[PlanLine]) -> list[PlanLine]:
@@ -230,8 +238,8 @@ def _apply_caps(ruleset: Ruleset, snap: MemberSnapshot, lines: list[PlanLine]) -
                               out[i].explanation_fa, out[i].rial)
             over -= cut
     withheld = total - allowed
-    out.append(PlanLine("cap", "cap", 0, f"Capped at {en(allowed)} points {why_en}: {en(withheld)} points not credited",
-                        f"سقف {en(allowed)} امتیاز {why_fa}: {en(withheld)} امتیاز منظور نشد"))
+    out.append(PlanLine("cap", "cap", 0, f"Capped at {allowed:,} points {why_en}: {withheld:,} points not credited",
+                        f"سقف {allowed:,} امتیاز {why_fa}: {withheld:,} امتیاز منظور نشد"))
     return out
 
 
@@ -263,24 +271,23 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
     season_fa = f" (فصل {season.name_fa})" if season else ""
     if total < ruleset.earn.minimum_purchase:
         lines.append(PlanLine("earn", "earn", 0,
-                              f"Purchases under {en(ruleset.earn.minimum_purchase)} Rial earn no points",
-                              f"خرید کمتر از {en(ruleset.earn.minimum_purchase)} ریال امتیازی ندارد"))
+                              f"Purchases under {ruleset.earn.minimum_purchase:,} Rial earn no points",
+                              f"خرید کمتر از {ruleset.earn.minimum_purchase:,} ریال امتیازی ندارد"))
     else:
         base = eligible_x100 // (100 * earn_rate)
-        extra_en = (" (" + "; ".join(notes_en) + ")") if notes_en else ""
-        extra_fa = (" (" + "؛ ".join(notes_fa) + ")") if notes_fa else ""
-        paid_en = f", {en(redeem_rial)} Rial paid with points earns nothing" if redeem_rial else ""
-        paid_fa = f"، {en(redeem_rial)} ریال پرداخت با امتیاز امتیازی ندارد" if redeem_rial else ""
+        extra_en, extra_fa = notes_en, notes_fa
+        paid_en = f", {redeem_rial:,} Rial paid with points earns nothing" if redeem_rial else ""
+        paid_fa = f"، {redeem_rial:,} ریال پرداخت با امتیاز امتیازی ندارد" if redeem_rial else ""
         lines.append(PlanLine(
             "earn", "earn", base,
-            f"1 point per {en(earn_rate)} Rial{season_en}{extra_en}{paid_en}: {en(base)} points",
-            f"هر {en(earn_rate)} ریال یک امتیاز{season_fa}{extra_fa}{paid_fa}: {en(base)} امتیاز"))
+            f"1 point per {earn_rate:,} Rial{season_en}{extra_en}{paid_en}: {base:,} points",
+            f"هر {earn_rate:,} ریال یک امتیاز{season_fa}{extra_fa}{paid_fa}: {base:,} امتیاز"))
         if tier.earn_percent != 100:
             boosted = eligible_x100 * tier.earn_percent // (100 * 100 * earn_rate)
             lines.append(PlanLine(
                 f"tier:{tier.id}", "bonus", boosted - base,
-                f"{tier.name_en} tier earns {tier.earn_percent}%: {en(boosted - base)} more points",
-                (f"سطح {tier.name_fa}: {tier.earn_percent}٪ امتیاز: ") + f"{en(boosted - base)} امتیاز بیشتر"))
+                f"{tier.name_en} tier earns {tier.earn_percent}%: {boosted - base:,} more points",
+                (f"سطح {tier.name_fa}: {tier.earn_percent}٪ امتیاز: ") + f"{boosted - base:,} امتیاز بیشتر"))
         birthday = _birthday(ruleset, snap, day, at)
         if birthday:
             lines.append(birthday)
@@ -295,8 +302,8 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
     if tier.discount_percent:
         discount = paid * tier.discount_percent // 100
         lines.append(PlanLine(f"discount:{tier.id}", "discount", 0,
-                              f"{tier.name_en} tier discount {tier.discount_percent}%: {en(discount)} Rial",
-                              (f"تخفیف سطح {tier.name_fa} {tier.discount_percent}٪: ") + f"{en(discount)} ریال",
+                              f"{tier.name_en} tier discount {tier.discount_percent}%: {discount:,} Rial",
+                              (f"تخفیف سطح {tier.name_fa} {tier.discount_percent}٪: ") + f"{discount:,} ریال",
                               discount))
 
     total_points = sum(x.points for x in lines if x.kind != "discount")
@@ -312,9 +319,8 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
         referrer_points = b.referral_points
 
     # Persian explanations are written with ASCII digits and converted once, here
-    lines = [PlanLine(x.rule_id, x.kind, x.points, x.explanation_en, persian_numbers(x.explanation_fa), x.rial)
-             for x in lines]
-    suggestions = [Suggestion(x.rule_id, x.text_en, persian_numbers(x.text_fa)) for x in suggestions]
+    lines = [x._replace(explanation_fa=persian_numbers(x.explanation_fa)) for x in lines]
+    suggestions = [x._replace(text_fa=persian_numbers(x.text_fa)) for x in suggestions]
     return Plan(
         lines=tuple(lines), total_points=total_points, redeem_points=redeem, redeem_rial=redeem_rial,
         max_redeem_points=most, max_redeem_rial=most_rial, redeem_problem=problem, discount_rial=discount,

@@ -35,7 +35,9 @@ def _audit_refusal(ledger: Ledger, request: Request, actor: str, action: str, de
         audit(conn, at=ledger.clock(), actor=actor, action=action, target=request.url.path, detail=detail)
 
 
-def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+# The checks are async on purpose: FastAPI runs a plain `def` dependency on a worker
+# thread, and two thread hops cost more than the checks themselves.
+async def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     rt = request.app.state.runtime
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not given:
@@ -47,7 +49,7 @@ def require_token(request: Request, authorization: Annotated[str | None, Header(
         raise ApiProblem(401, "bad_token", "the bearer token is wrong", {"WWW-Authenticate": "Bearer"})
 
 
-def session_user(request: Request, x_session: Annotated[str | None, Header()] = None) -> User | None:
+async def session_user(request: Request, x_session: Annotated[str | None, Header()] = None) -> User | None:
     """The till user of an open session, if the request names one."""
     if not x_session:
         return None
@@ -63,11 +65,11 @@ class Auth:
     ledger: Ledger
 
 
-def manager(request: Request, authorization: Annotated[str | None, Header()] = None,
-            x_session: Annotated[str | None, Header()] = None) -> Auth:
-    require_token(request, authorization)
+async def manager(request: Request, authorization: Annotated[str | None, Header()] = None,
+                  x_session: Annotated[str | None, Header()] = None) -> Auth:
+    await require_token(request, authorization)
     rt = request.app.state.runtime
-    user = session_user(request, x_session)
+    user = await session_user(request, x_session)
     if user is None:
         raise ApiProblem(401, "session_required", "a manager must open a session (user and PIN) first")
     if user.role not in MANAGER_ROLES:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import logging
 import time
 from dataclasses import dataclass
@@ -24,15 +25,25 @@ AUDITED_REFUSALS_PER_MINUTE_MAX = 30
 _refusals: list[float] = []
 
 
+_DIGIT_RUN = re.compile(r"\d{6,}")
+
+
+def redact_path(path: str) -> str:
+    """A request path fit for a log or the audit log: card numbers (even a bank card
+    typed by mistake) appear masked, keeping the last four digits."""
+    return _DIGIT_RUN.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], path)
+
+
 def _audit_refusal(ledger: Ledger, request: Request, actor: str, action: str, detail: str) -> None:
     now = time.monotonic()
     _refusals[:] = [t for t in _refusals if now - t < 60.0]
-    log.warning("refused %s %s: %s", request.method, request.url.path, detail)
+    path = redact_path(request.url.path)
+    log.warning("refused %s %s: %s", request.method, path, detail)
     if len(_refusals) >= AUDITED_REFUSALS_PER_MINUTE_MAX:
         return
     _refusals.append(now)
     with ledger.write("auditing a refusal") as conn:
-        audit(conn, at=ledger.clock(), actor=actor, action=action, target=request.url.path, detail=detail)
+        audit(conn, at=ledger.clock(), actor=actor, action=action, target=path[:64], detail=detail)
 
 
 # The checks are async on purpose: FastAPI runs a plain `def` dependency on a worker

@@ -146,3 +146,17 @@ def test_refund_through_the_api(client: TestClient, manager_headers: dict[str, s
     assert r.json()["balance"] == before
     r = client.post("/v1/refunds", json={"sale_id": sale["sale_id"], "idempotency_key": "rf2"})
     assert r.status_code == 409 and r.json()["code"] == "refund_exceeds_sale"
+
+
+def test_refusals_never_log_or_audit_a_full_card_number(client, runtime, caplog) -> None:  # type: ignore[no-untyped-def]
+    from terminal_agent.api.auth import redact_path
+
+    assert redact_path("/v1/cards/4111111111111111/block") == "/v1/cards/************1111/block"
+    with caplog.at_level("WARNING"):
+        r = client.post("/v1/cards/4111111111111111/block", json={"reason": "x"},
+                        headers={"Authorization": "Bearer wrong-token-000000"})
+    assert r.status_code == 401
+    assert "4111111111111111" not in caplog.text and "1111" in caplog.text
+    with runtime.ledger.read() as conn:
+        targets = [row.target for row in conn.execute(select(audit_log))]
+    assert targets and all("4111111111111111" not in (t or "") for t in targets)

@@ -41,8 +41,22 @@ class SerialReaderConfig(_Section):
     """Reader id shown in events and status."""
     port: str = Field(min_length=1)
     """Serial device, e.g. /dev/ttyUSB0."""
-    baudrate: int = Field(default=9600, gt=0)
+    baudrate: int = Field(default=9600, gt=0, le=4_000_000)
     """Line speed in baud."""
+    bytesize: Literal[7, 8] = 8
+    """Data bits."""
+    parity: Literal["N", "E", "O"] = "N"
+    """Parity: N(one), E(ven) or O(dd)."""
+    stopbits: Literal[1, 2] = 1
+    """Stop bits."""
+    framing: Literal["ascii", "msr605"] = "ascii"
+    """ascii: the reader sends tracks as text; msr605: the MSR206/605/606 ESC command protocol."""
+    member_track: Literal[1, 2, 3] = 2
+    """The track that carries the member number (others are the fallback)."""
+    lrc: bool = False
+    """The reader sends each track's LRC character after its end sentinel (ascii framing)."""
+    idle_flush_ms: int = Field(default=30, ge=5, le=2_000)
+    """Quiet time after which the bytes received so far are taken as the whole swipe."""
 
 
 class PcscReaderConfig(_Section):

@@ -27,7 +27,7 @@ from drivers.intake import Intake
 
 log = logging.getLogger("drivers.serial")
 
-READ_TIMEOUT_S = 0.005  # how long one read waits; bounds close() and the idle check
+READ_TIMEOUT_S = 0.01  # how long one read waits when idle; bounds close() and the idle flush
 READ_CHUNK_MAX = 4096
 QUEUE_EVENTS_MAX = 256
 PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}

@@ -96,6 +96,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         async def body() -> AsyncIterator[bytes]:
             pending = first
             yield b": connected\n\n"
+            # a POS that connects late still learns each reader's state at once
+            for state in list(rt.bus.readers.values()):
+                yield f"event: reader\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
             try:
                 while not rt.stopping:
                     done, _ = await asyncio.wait({pending}, timeout=SSE_KEEPALIVE_S)

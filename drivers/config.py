@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -65,6 +65,26 @@ class PcscReaderConfig(_Section):
     """Reader id shown in events and status."""
     reader_name: str = ""
     """Substring of the PC/SC reader name to use; empty means every reader."""
+    identity: Literal["uid", "mifare_block", "aid"] = "uid"
+    """Where the member number comes from: the contactless UID, a MIFARE Classic block, or an ISO 7816 application."""
+    uid_prefix: str = Field(default="", pattern=r"^[0-9]{0,12}$")
+    """identity uid: digits put before the UID's zero-padded decimal form."""
+    mifare_key: str = Field(default="FFFFFFFFFFFF", pattern=r"^[0-9A-Fa-f]{12}$", repr=False)
+    """identity mifare_block: the 6-byte key in hex (never logged)."""
+    mifare_key_type: Literal["A", "B"] = "A"
+    """identity mifare_block: which key of the sector."""
+    mifare_block: int = Field(default=4, ge=0, le=255)
+    """identity mifare_block: the block holding the member number in ASCII digits."""
+    aid: str = Field(default="", pattern=r"^([0-9A-Fa-f]{10,32})?$")
+    """identity aid: the loyalty application's AID in hex (5 to 16 bytes)."""
+    poll_ms: int = Field(default=200, ge=20, le=5_000)
+    """How long one wait for card or reader changes lasts; bounds close() and reader discovery."""
+
+    @model_validator(mode="after")
+    def _aid_needed(self) -> "PcscReaderConfig":
+        if self.identity == "aid" and not self.aid:
+            raise ValueError("identity 'aid' needs the application's aid (hex)")
+        return self
 
 
 ReaderConfig = Annotated[

@@ -1,0 +1,151 @@
+"""The PC/SC driver against a real pcscd with the vpcd virtual reader and a virtual card."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from drivers.cards import CardPolicy, Deduper, Range
+from drivers.config import PcscReaderConfig
+from drivers.events import CardRead, CardRefused, ReaderStatus
+from tests.drivers.pcscd_rig import READER_NAME, Pcscd
+from tests.drivers.vcard import VirtualCard, bcd
+
+WAIT_S = 15.0
+MEMBER = "6395000000000042"
+POLICY = CardPolicy((Range("6395", (16,), False), Range("99", (19,), False)))
+KEY = bytes.fromhex("A0A1A2A3A4A5")
+REMOVAL_SETTLE_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def pcscd() -> Iterator[Pcscd]:
+    daemon = Pcscd().start()
+    yield daemon
+    daemon.stop()
+
+
+class Harness:
+    def __init__(self, **cfg: object) -> None:
+        config = PcscReaderConfig(kind="pcsc", id="nfc1", reader_name=f"{READER_NAME} 00 00", poll_ms=100,
+                                  **cfg)  # type: ignore[arg-type]
+        from drivers.pcsc_reader import PcscReader
+
+        self.reader = PcscReader(config, POLICY, Deduper(timedelta(0)))
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> "Harness":
+        async def pump() -> None:
+            async for event in self.reader.events():
+                await self.events.put(event)
+
+        self.task = asyncio.create_task(pump())
+        await self.next(ReaderStatus, "connected")
+        return self
+
+    async def next(self, kind: type, state: str | None = None) -> object:
+        while True:
+            event = await asyncio.wait_for(self.events.get(), WAIT_S)
+            if isinstance(event, kind) and (state is None or getattr(event, "state", None) == state):
+                return event
+
+    async def tap(self, card: VirtualCard, kind: type) -> object:
+        await asyncio.to_thread(card.insert)
+        try:
+            return await self.next(kind)
+        finally:
+            await asyncio.to_thread(card.remove)
+            # pcscd polls the virtual reader for presence; a hand takes longer than a poll
+            # to swap cards, and a card never seen to leave is the same card still there
+            await asyncio.sleep(REMOVAL_SETTLE_S)
+
+    async def stop(self) -> None:
+        await self.reader.close()
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+def test_uid_becomes_a_padded_decimal_member_number(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(identity="uid", uid_prefix="99").start()
+        try:
+            read = await h.tap(VirtualCard(uid=bytes.fromhex("04A1B2C3D4E5F6")), CardRead)
+            assert read.number == "99" + f"{0x04A1B2C3D4E5F6:017d}" and read.technology == "contactless"
+            refused = await h.tap(VirtualCard(uid=bytes.fromhex("DEADBEEF")), CardRefused)
+            assert "not a member card" in refused.reason  # 4-byte UIDs are 12 digits: outside the range
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
+def test_mifare_block_with_the_right_and_a_wrong_key(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        try:
+            good = VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")})
+            read = await h.tap(good, CardRead)
+            assert read.number == MEMBER
+            wrong = VirtualCard(key=bytes.fromhex("FFFFFFFFFFFF"), blocks={5: MEMBER.encode().ljust(16, b"\x00")})
+            refused = await h.tap(wrong, CardRefused)
+            assert "authentication failed" in refused.reason and KEY.hex() not in refused.reason.lower()
+            bank = VirtualCard(key=KEY, blocks={5: b"4111111111111111"})
+            refused = await h.tap(bank, CardRefused)
+            assert "bank card" in refused.reason and refused.masked == "411111******1111"
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
+def test_iso7816_application_by_aid(pcscd: Pcscd) -> None:
+    aid = bytes.fromhex("F0010203040506")
+
+    async def run() -> None:
+        h = await Harness(identity="aid", aid=aid.hex()).start()
+        try:
+            read = await h.tap(VirtualCard(aid=aid, member_bcd=bcd(MEMBER)), CardRead)
+            assert read.number == MEMBER and read.technology == "chip"
+            refused = await h.tap(VirtualCard(aid=bytes.fromhex("A000000003101001")), CardRefused)
+            assert "application (AID)" in refused.reason
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
+def test_a_card_pulled_away_mid_read_then_the_next_card_works(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        try:
+            flaky = VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")}, remove_on=bytes.fromhex("FFB0"))
+            refused = await h.tap(flaky, CardRefused)
+            assert "taken away" in refused.reason or "could not talk" in refused.reason
+            read = await h.tap(VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")}), CardRead)
+            assert read.number == MEMBER
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
+def test_pcscd_stopped_and_started_again_recovers_without_a_new_reader(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        try:
+            await asyncio.to_thread(pcscd.stop)
+            down = await h.next(ReaderStatus, "disconnected")
+            assert "pcscd" in down.detail or "removed" in down.detail
+            await asyncio.to_thread(pcscd.start)
+            await h.next(ReaderStatus, "connected")
+            read = await h.tap(VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")}), CardRead)
+            assert read.number == MEMBER
+        finally:
+            await h.stop()
+
+    asyncio.run(run())

@@ -242,3 +242,19 @@ outbox = Table(
     Column("entry_id", String(36), ForeignKey("entries.id"), nullable=False, unique=True),
     Column("created_at", UTCTime, nullable=False),
 )
+
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    # One row: where this terminal stands with the hub.
+    Column("id", Integer, primary_key=True),
+    Column("hub_cursor", BigInteger, nullable=False, server_default="0"),
+    Column("directory_since", String(27), nullable=False, server_default=""),
+    Column("directory_rev", BigInteger, nullable=False, server_default="0"),
+    Column("last_success_at", UTCTime, nullable=True),
+    Column("last_attempt_at", UTCTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("ruleset_hash", String(64), nullable=True),
+    Column("ruleset_toml", Text, nullable=True),
+)

@@ -32,6 +32,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
         errors.append(DriverError)
     except ImportError:  # pragma: no cover
         pass
+    from sync.errors import SyncError
+
+    errors.append(SyncError)
     return tuple(errors)
 
 
@@ -78,6 +81,10 @@ def _register() -> None:
         cli.add_command(module.group)
     cli.add_command(run.run)
     cli.add_command(run.status)
+    from terminal_agent.commands import sync_cmd
+
+    cli.add_command(sync_cmd.group)
+    cli.add_command(sync_cmd.enroll)
     for optional in ("rules", "readers"):
         try:
             module: Any = __import__(f"terminal_agent.commands.{optional}", fromlist=["group"])

@@ -91,6 +91,25 @@ class ApiSection(_Section):
         return self
 
 
+class SyncSection(_Section):
+    hub_url: str = Field(default="", pattern=r"^(https?://[^\s]+)?$")
+    """The central hub, e.g. https://hub.example.com; empty: this terminal does not sync."""
+    interval_s: int = Field(default=10, ge=1, le=3600)
+    """Seconds between syncs while the hub answers."""
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    """Entries sent per request."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """How long one request to the hub may take."""
+    backoff_max_s: int = Field(default=300, ge=1, le=3600)
+    """Longest wait between tries while the hub is unreachable (exponential, with jitter)."""
+    ca_bundle: str = ""
+    """PEM file of the CAs that may sign the hub's certificate; empty: the system's."""
+    offline_redeem_cap: int = Field(default=0, ge=0)
+    """Most points one sale may redeem while the hub has not answered for offline_after_s; 0: no cap."""
+    offline_after_s: int = Field(default=300, ge=1, le=86400)
+    """Seconds without a successful sync after which the terminal counts as offline."""
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -106,6 +125,7 @@ class AgentConfig(_Section):
     backup: BackupSection = BackupSection()
     rules: RulesSection = RulesSection()
     api: ApiSection = ApiSection()
+    sync: SyncSection = SyncSection()
     cards: CardsConfig = CardsConfig()
     readers: list[ReaderConfig] = []
 

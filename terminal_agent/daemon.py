@@ -20,6 +20,7 @@ import uvicorn
 from ledger import backup as backups
 from ledger.errors import BackupError, LedgerError
 from ledger.service import Ledger
+from sync.client import SyncClient, load_credentials, run_sync_loop
 from terminal_agent.api.app import create_app
 from terminal_agent.config import AgentConfig
 from terminal_agent.errors import AgentError
@@ -39,6 +40,22 @@ def load_ruleset(cfg: AgentConfig) -> Any:
     from ledger.rules import default_ruleset, load_ruleset as load
 
     return load(cfg.rules_path) if cfg.rules_path else default_ruleset()
+
+
+def _sync_client(rt: Runtime) -> SyncClient | None:
+    cfg = rt.config
+    if not cfg.sync.hub_url:
+        return None
+    creds = load_credentials(cfg.data_dir)
+    if creds is None:
+        log.warning("[sync] hub_url is set but this terminal is not enrolled: run `loyalty-agent enroll %s CODE`",
+                    cfg.sync.hub_url)
+        return None
+    verify: Any = str(cfg.resolve(cfg.sync.ca_bundle)) if cfg.sync.ca_bundle else True
+    client = SyncClient(rt.ledger, creds, batch_size=cfg.sync.batch_size, timeout_s=cfg.sync.timeout_s,
+                        verify=verify)
+    rt.status_sources["sync_hub"] = client.status
+    return client
 
 
 async def _checkpoint_loop(rt: Runtime, stop: asyncio.Event) -> None:
@@ -116,6 +133,10 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         readers = await start_readers(rt, stop)
         tasks = [asyncio.create_task(_backup_loop(rt, stop), name="backup"),
                  asyncio.create_task(_checkpoint_loop(rt, stop), name="checkpoint")]
+        sync_client = _sync_client(rt)
+        if sync_client is not None:
+            tasks.append(asyncio.create_task(
+                run_sync_loop(sync_client, cfg.sync.interval_s, cfg.sync.backoff_max_s, stop), name="sync"))
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
@@ -138,5 +159,7 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await readers.close()
+        if sync_client is not None:
+            sync_client.close()
         ledger.close()
         log.info("stopped")

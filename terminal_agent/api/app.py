@@ -17,6 +17,7 @@ from ledger.errors import ValidationFailed
 from ledger.sales import post_sale, quote, refund
 from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
 from ledger.users import User, authenticate
+from sync.client import offline
 from terminal_agent import __version__, receipt
 from terminal_agent.api import models as m
 from terminal_agent.api.auth import Auth, manager, require_token, session_user
@@ -132,6 +133,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.post(f"{API_PREFIX}/sales", tags=["sales"], dependencies=token)
     def sale(request: Request, body: m.SaleIn, user: Annotated[User | None, Depends(session_user)]) -> dict[str, Any]:
         rt = _rt(request)
+        cap = rt.config.sync.offline_redeem_cap
+        if cap and body.redeem_points > cap and rt.config.sync.hub_url and \
+                offline(rt.ledger, rt.config.sync.offline_after_s):
+            raise ApiProblem(409, "offline_redeem_cap",
+                             f"the hub has not been reached lately: at most {cap} points may be redeemed per sale "
+                             "until it is")
         req = SaleRequest(idempotency_key=body.idempotency_key, card_number=body.card_number,
                           receipt_ref=body.receipt_ref, lines=_lines(body.lines), redeem_points=body.redeem_points,
                           actor=user.username if user else "pos")

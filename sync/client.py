@@ -1,0 +1,346 @@
+"""The terminal's side of sync: send the outbox in batches, apply what the hub sends
+back (other branches' entries, members, card changes, the loyalty table).
+
+Outbox rows are deleted only in the transaction that applies the hub's answer to
+them, so a lost answer means a resend, which the hub acknowledges without counting
+twice. The till never waits for any of this: sync runs beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection
+
+from ledger.db import Raw
+from ledger.service import Ledger
+from ledger.timefmt import format_utc, parse_utc
+from sync import signing
+from sync.errors import HubRefused, HubUnreachable, NotEnrolled
+from sync.hub.service import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, STATUS_RANK
+
+log = logging.getLogger("sync.client")
+
+CREDENTIALS_FILE = "hub.json"
+SYNC_ROUNDS_MAX = 50  # requests in one sync_once; the rest waits for the next round
+DIRECTORY_MARGIN = timedelta(seconds=5)  # resend a little: a row committed late is not missed
+SYNC_PATH = "/v1/sync"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    hub_url: str
+    terminal: str
+    store: str
+    secret: str
+
+
+def credentials_path(data_dir: Path) -> Path:
+    return data_dir / CREDENTIALS_FILE
+
+
+def load_credentials(data_dir: Path) -> Credentials | None:
+    path = credentials_path(data_dir)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return Credentials(data["hub_url"], data["terminal"], data["store"], data["secret"])
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hub-", suffix=".json")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def enroll(hub_url: str, code: str, terminal: str, data_dir: Path, *, verify: Any = True,
+           timeout_s: float = 10.0) -> Credentials:
+    """Trade a one-time enrolment code for this terminal's credentials (stored 0600)."""
+    hub_url = hub_url.rstrip("/")
+    try:
+        r = httpx.post(f"{hub_url}/v1/enroll", json={"code": code, "terminal": terminal}, timeout=timeout_s,
+                       verify=verify)
+    except httpx.HTTPError as exc:
+        raise HubUnreachable(f"cannot reach the hub at {hub_url}: {exc}") from None
+    if r.status_code != 200:
+        raise HubRefused(_problem_text(r), r.status_code, _problem_code(r))
+    data = r.json()
+    creds = Credentials(hub_url, terminal, data["store"], data["secret"])
+    _write_private(credentials_path(data_dir), json.dumps(creds.__dict__))
+    return creds
+
+
+def _problem_text(r: httpx.Response) -> str:
+    try:
+        return f"the hub refused ({r.status_code}): {r.json().get('detail', r.text[:200])}"
+    except ValueError:
+        return f"the hub answered {r.status_code}: {r.text[:200]}"
+
+
+def _problem_code(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("code", ""))
+    except ValueError:
+        return ""
+
+
+@dataclass
+class SyncReport:
+    sent: int = 0
+    received: int = 0
+    requests: int = 0
+    backlog: int = 0
+
+
+class SyncClient:
+    def __init__(self, ledger: Ledger, creds: Credentials, *, batch_size: int = 500, timeout_s: float = 10.0,
+                 verify: Any = True, transport: httpx.BaseTransport | None = None) -> None:
+        if ledger.terminal != creds.terminal:
+            raise NotEnrolled(f"this ledger's terminal is {ledger.terminal} but the hub credentials are for "
+                              f"{creds.terminal}; enrol this terminal again")
+        self.ledger = ledger
+        self.creds = creds
+        self.batch_size = batch_size
+        self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- state ------------------------------------------------------------------------
+
+    def _state(self, conn: Connection) -> dict[str, Any]:
+        raw = Raw(conn)
+        row = raw.one_or_none("SELECT hub_cursor, directory_since, directory_rev, last_success_at, "
+                              "last_attempt_at, last_error, ruleset_hash FROM sync_state WHERE id = 1")
+        if row is None:
+            raw.run("INSERT INTO sync_state (id, hub_cursor, directory_since, directory_rev) VALUES (1, 0, '', 0)")
+            row = (0, "", 0, None, None, None, None)
+        keys = ("hub_cursor", "directory_since", "directory_rev", "last_success_at", "last_attempt_at",
+                "last_error", "ruleset_hash")
+        return dict(zip(keys, row))
+
+    def status(self) -> dict[str, Any]:
+        with self.ledger.write("reading sync state") as conn:
+            state = self._state(conn)
+            raw = Raw(conn)
+            backlog, oldest = raw.one("SELECT count(*), min(created_at) FROM outbox")
+        now = self.ledger.clock()
+        return {
+            "hub_url": self.creds.hub_url, "terminal": self.creds.terminal, "backlog": int(backlog),
+            "oldest_unsent_age_s": round((now - parse_utc(oldest)).total_seconds(), 1) if oldest else None,
+            "last_success_at": state["last_success_at"], "last_attempt_at": state["last_attempt_at"],
+            "last_error": state["last_error"], "ruleset_hash": state["ruleset_hash"],
+        }
+
+    # -- one request -----------------------------------------------------------------------
+
+    def _payload(self) -> tuple[dict[str, Any], str]:
+        with self.ledger.write("preparing a sync batch") as conn:
+            state = self._state(conn)
+            raw = Raw(conn)
+            columns = ", ".join(f"e.{c}" for c in ENTRY_FIELDS)
+            rows = raw.all(f"SELECT {columns} FROM outbox o JOIN entries e ON e.id = o.entry_id "
+                           "ORDER BY o.id LIMIT ?", (self.batch_size,))
+            since = state["directory_since"]
+            watermark = format_utc(self.ledger.clock() - DIRECTORY_MARGIN)
+            payload = {
+                "entries": [dict(zip(ENTRY_FIELDS, r)) for r in rows],
+                "members": [dict(zip(MEMBER_FIELDS, r)) for r in raw.all(
+                    f"SELECT {', '.join(MEMBER_FIELDS)} FROM members WHERE enrolled_at > ?", (since,))],
+                "cards": [dict(zip(CARD_FIELDS, r)) for r in raw.all(
+                    f"SELECT {', '.join(CARD_FIELDS)} FROM cards WHERE issued_at > ? OR status_changed_at > ?",
+                    (since, since))],
+                "gift_cards": [dict(zip(GIFT_FIELDS, r)) for r in raw.all(
+                    f"SELECT {', '.join(GIFT_FIELDS)} FROM gift_cards WHERE issued_at > ?", (since,))],
+                "cursor": state["hub_cursor"],
+                "directory_rev": state["directory_rev"],
+            }
+        return payload, watermark
+
+    def _send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body)
+        headers["Content-Type"] = "application/json"
+        try:
+            r = self.http.post(SYNC_PATH, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise HubUnreachable(f"the hub at {self.creds.hub_url} did not answer: {type(exc).__name__}") from None
+        if r.status_code >= 500:
+            raise HubUnreachable(f"the hub answered {r.status_code}; trying again later")
+        if r.status_code != 200:
+            raise HubRefused(_problem_text(r), r.status_code, _problem_code(r))
+        try:
+            answer = r.json()
+        except ValueError:
+            raise HubUnreachable("the hub's answer was cut off or is not JSON") from None
+        if not isinstance(answer, dict) or "acked" not in answer:
+            raise HubUnreachable("the hub's answer is incomplete")
+        return answer
+
+    def _apply(self, answer: dict[str, Any], watermark: str) -> int:
+        """Everything the answer says, in one transaction; returns foreign entries applied."""
+        applied = 0
+        with self.ledger.write("applying the hub's answer") as conn:
+            raw = Raw(conn)
+            acked = [str(x) for x in answer.get("acked") or []]
+            for i in range(0, len(acked), 500):
+                chunk = acked[i:i + 500]
+                raw.run(f"DELETE FROM outbox WHERE entry_id IN ({', '.join('?' for _ in chunk)})", tuple(chunk))
+            for m in answer.get("members") or []:
+                if raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (m["id"],)) is None:
+                    if raw.one_or_none("SELECT 1 FROM members WHERE mobile = ?", (m["mobile"],)) is not None:
+                        log.warning("member %s from the hub shares a mobile number with a local member; "
+                                    "left for reconciliation", m["id"])
+                        continue
+                    referrer = m["referrer_id"]
+                    if referrer and raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (referrer,)) is None:
+                        referrer = None
+                    raw.run(f"INSERT INTO members ({', '.join(MEMBER_FIELDS)}) VALUES "
+                            f"({', '.join('?' for _ in MEMBER_FIELDS)})",
+                            tuple(referrer if k == "referrer_id" else m[k] for k in MEMBER_FIELDS))
+                    raw.run("INSERT INTO balances (member_id, points) VALUES (?, 0)", (m["id"],))
+            hub_cards = answer.get("cards") or []
+            for c in hub_cards:  # new cards first, so a replacement can point at them
+                if raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (c["number"],)) is None and \
+                        raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (c["member_id"],)) is not None:
+                    raw.run(f"INSERT INTO cards ({', '.join(CARD_FIELDS)}) VALUES "
+                            f"({', '.join('?' for _ in CARD_FIELDS)})",
+                            tuple(None if k == "replaced_by" else c[k] for k in CARD_FIELDS))
+            for c in hub_cards:
+                local = raw.one_or_none("SELECT status, replaced_by FROM cards WHERE number = ?", (c["number"],))
+                if local is None:
+                    continue
+                if STATUS_RANK.get(c["status"], 0) > STATUS_RANK.get(local[0], 0) or \
+                        (c["replaced_by"] and local[1] is None and c["status"] == "replaced"):
+                    target = c["replaced_by"]
+                    if target and raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (target,)) is None:
+                        target = None
+                    raw.run("UPDATE cards SET status = ?, replaced_by = ?, status_changed_at = ?, status_reason = ? "
+                            "WHERE number = ?", (c["status"], target, c["status_changed_at"], c["status_reason"],
+                                                 c["number"]))
+            for g in answer.get("gift_cards") or []:
+                if raw.one_or_none("SELECT 1 FROM gift_cards WHERE number = ?", (g["number"],)) is None:
+                    raw.run("INSERT INTO gift_cards (number, status, balance, issued_at, issued_by) "
+                            "VALUES (?, ?, 0, ?, ?)", (g["number"], g["status"], g["issued_at"], g["issued_by"]))
+            for e in answer.get("entries") or []:
+                if e["terminal_code"] == self.ledger.terminal:
+                    continue
+                if raw.one_or_none("SELECT 1 FROM entries WHERE id = ?", (e["id"],)) is not None:
+                    continue
+                raw.run(f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}) VALUES "
+                        f"({', '.join('?' for _ in ENTRY_FIELDS)})", tuple(e[k] for k in ENTRY_FIELDS))
+                if e["member_id"] and e["points"]:
+                    raw.run("UPDATE balances SET points = points + ? WHERE member_id = ?", (e["points"], e["member_id"]))
+                if e["gift_card_number"] and e["amount"] and e["kind"] in ("gift_load", "gift_spend"):
+                    raw.run("UPDATE gift_cards SET balance = balance + ? WHERE number = ?",
+                            (e["amount"], e["gift_card_number"]))
+                applied += 1
+            ruleset = answer.get("ruleset")
+            state = self._state(conn)
+            if ruleset and ruleset.get("hash") != state["ruleset_hash"]:
+                self._take_ruleset(conn, ruleset)
+            raw.run("UPDATE sync_state SET hub_cursor = ?, directory_rev = ?, directory_since = ?, "
+                    "last_success_at = ?, last_attempt_at = ?, last_error = NULL WHERE id = 1",
+                    (int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0), watermark,
+                     format_utc(self.ledger.clock()), format_utc(self.ledger.clock())))
+        return applied
+
+    def _take_ruleset(self, conn: Connection, ruleset: dict[str, Any]) -> None:
+        import tomllib
+
+        from ledger.rules import parse_ruleset
+        from ledger.rules.errors import RulesError
+
+        try:
+            parsed = parse_ruleset(tomllib.loads(ruleset["toml"]), f"hub ruleset version {ruleset['version']}")
+        except (RulesError, tomllib.TOMLDecodeError) as exc:
+            log.error("the hub's loyalty table was not taken: %s", exc)
+            return
+        Raw(conn).run("UPDATE sync_state SET ruleset_hash = ?, ruleset_toml = ? WHERE id = 1",
+                      (ruleset["hash"], ruleset["toml"]))
+        self.ledger.ruleset = parsed
+        self.ledger._sync_tiers(conn)
+        log.info("loyalty table version %s (%s) taken from the hub", ruleset["version"], parsed.hash[:12])
+
+    def _failed(self, message: str) -> None:
+        with self.ledger.write("recording a sync failure") as conn:
+            self._state(conn)
+            Raw(conn).run("UPDATE sync_state SET last_attempt_at = ?, last_error = ? WHERE id = 1",
+                          (format_utc(self.ledger.clock()), message[:500]))
+
+    def sync_once(self) -> SyncReport:
+        """Send everything pending and take everything new, in batches."""
+        report = SyncReport()
+        try:
+            for _ in range(SYNC_ROUNDS_MAX):
+                payload, watermark = self._payload()
+                answer = self._send(payload)
+                report.received += self._apply(answer, watermark)
+                report.sent += len(answer.get("acked") or [])
+                report.requests += 1
+                more_down = len(answer.get("entries") or []) > 0
+                if len(payload["entries"]) < self.batch_size and not more_down:
+                    break
+        except (HubUnreachable, HubRefused) as exc:
+            self._failed(str(exc))
+            raise
+        with self.ledger.read() as conn:
+            report.backlog = int(Raw(conn).scalar("SELECT count(*) FROM outbox"))
+        return report
+
+
+def offline(ledger: Ledger, after_s: int) -> bool:
+    """Whether the hub has not answered for `after_s` seconds (or never has)."""
+    with ledger.read() as conn:
+        row = Raw(conn).one_or_none("SELECT last_success_at FROM sync_state WHERE id = 1")
+    if row is None or row[0] is None:
+        return True
+    return ledger.clock() - parse_utc(row[0]) > timedelta(seconds=after_s)
+
+
+async def run_sync_loop(client: SyncClient, interval_s: float, backoff_max_s: float, stop: asyncio.Event) -> None:
+    """Sync every interval; while the hub is unreachable, back off exponentially with
+    jitter up to backoff_max_s, and resume by itself when it answers again."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            report = await asyncio.to_thread(client.sync_once)
+            if failures:
+                log.info("the hub answers again: %d entries sent, %d received", report.sent, report.received)
+            failures = 0
+            wait = interval_s
+        except HubUnreachable as exc:
+            failures += 1
+            wait = min(backoff_max_s, interval_s * 2 ** min(failures, 16)) * random.uniform(0.5, 1.0)
+            log.warning("sync: %s; next try in %.0f s", exc, wait)
+        except HubRefused as exc:
+            failures += 1
+            wait = backoff_max_s
+            log.error("sync refused: %s", exc)
+        except Exception:  # a bug must not stop the till; it is logged and retried
+            failures += 1
+            wait = backoff_max_s
+            log.exception("sync failed")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -1,0 +1,35 @@
+"""Errors of sync and the hub.
+
+    SyncError
+    ├── HubUnreachable     the hub did not answer (network, TLS, timeout); retried with backoff
+    ├── HubRefused         the hub answered with a refusal (auth, enrolment, a bad batch)
+    ├── NotEnrolled        this terminal has no hub credentials yet (`loyalty-agent enroll`)
+    └── HubError           the hub's own problems (config, database, an unknown terminal)
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    code = "sync_error"
+    exit_code = 1
+
+
+class HubUnreachable(SyncError):
+    code = "hub_unreachable"
+
+
+class HubRefused(SyncError):
+    code = "hub_refused"
+
+    def __init__(self, message: str, status: int = 0, problem: str = "") -> None:
+        super().__init__(message)
+        self.status, self.problem = status, problem
+
+
+class NotEnrolled(SyncError):
+    code = "not_enrolled"
+
+
+class HubError(SyncError):
+    code = "hub_error"

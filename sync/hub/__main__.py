@@ -1,0 +1,3 @@
+from sync.hub.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""`loyalty-hub`: the central hub's command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.rules.errors import RulesError
+from sync.errors import SyncError
+
+DEFAULT_DB = "sqlite:///hub.sqlite3"
+HUB_LOOPBACK = "127.0.0.1"
+
+
+class HubGroup(click.Group):
+    """Our errors become one line and an exit status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SyncError, RulesError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(getattr(exc, "exit_code", 1))
+
+
+@click.group(cls=HubGroup)
+@click.option("--db", "db_url", envvar="LOYALTY_HUB_DB", default=DEFAULT_DB, show_default=True,
+              help="Database URL: sqlite:///file or postgresql+psycopg://user@host/db ($LOYALTY_HUB_DB).")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str) -> None:
+    """The central hub: terminals sync their ledgers here and learn what other branches did."""
+    ctx.obj = db_url
+
+
+def _hub(db_url: str):  # type: ignore[no-untyped-def]
+    from sync.hub.db import create_hub_engine, upgrade
+    from sync.hub.service import Hub
+
+    engine = create_hub_engine(db_url)
+    upgrade(engine)
+    return Hub(engine)
+
+
+@cli.command()
+@click.option("--host", default=HUB_LOOPBACK, show_default=True)
+@click.option("--port", default=8780, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (PostgreSQL only: SQLite has one writer).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.pass_obj
+def serve(db_url: str, host: str, port: int, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
+    """Serve the sync API until SIGTERM."""
+    import logging
+    import os
+
+    import uvicorn
+
+    if workers > 1 and db_url.startswith("sqlite"):
+        raise click.BadParameter("several workers need PostgreSQL; SQLite has one writer", param_hint="--workers")
+    _hub(db_url)  # migrate once, before any worker starts
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ["LOYALTY_HUB_DB"] = db_url
+    uvicorn.run("sync.hub.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False,
+                ssl_certfile=tls_cert, ssl_keyfile=tls_key)
+
+
+@cli.group()
+def terminals() -> None:
+    """Enrol, list and revoke terminals."""
+
+
+@terminals.command("add")
+@click.option("--store", required=True, help="The store (branch) the terminal belongs to.")
+@click.pass_obj
+def terminals_add(db_url: str, store: str) -> None:
+    """Print a one-time enrolment code (valid 24 hours) for a terminal of STORE."""
+    code = _hub(db_url).new_enrolment_code(store)
+    click.echo(code)
+    click.echo(f"on the terminal: loyalty-agent enroll HUB_URL {code}", err=True)
+
+
+@terminals.command("revoke")
+@click.argument("terminal_id")
+@click.pass_obj
+def terminals_revoke(db_url: str, terminal_id: str) -> None:
+    """Refuse every further request from TERMINAL_ID."""
+    _hub(db_url).revoke(terminal_id)
+    click.echo(f"terminal {terminal_id} revoked")
+
+
+@terminals.command("list")
+@click.pass_obj
+def terminals_list(db_url: str) -> None:
+    for t in _hub(db_url).list_terminals():
+        state = "revoked" if t["revoked"] else "active"
+        click.echo(f"{t['id']}  store {t['store']}  {state}  last seq {t['last_seq']}  last seen {t['last_seen_at']}")
+
+
+@cli.group()
+def rules() -> None:
+    """Publish the loyalty table to every terminal."""
+
+
+@rules.command("publish")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def rules_publish(db_url: str, path: Path) -> None:
+    """Validate the table at PATH and publish it; terminals take it at their next sync."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="PATH") from None
+    version, digest = _hub(db_url).publish_ruleset(text, str(path))
+    click.echo(f"published version {version} ({digest[:12]})")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def reconcile(db_url: str, as_json: bool) -> None:
+    """Members overdrawn by offline redemptions at different terminals."""
+    rows = _hub(db_url).reconcile()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"member {row['member_id']}: balance {row['balance']}")
+        for d in row["debits"]:
+            click.echo(f"  {d['created_at']}  {d['terminal_code']}#{d['seq']}  {d['kind']} {d['points']}  "
+                       f"receipt {d['receipt_ref']}")
+    click.echo(f"{len(rows)} member(s) overdrawn")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="loyalty-hub")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,142 @@
+"""The hub's tables (SQLAlchemy Core; the same on PostgreSQL and SQLite).
+
+Entries are the terminals' own, byte for byte (the same hash chain), keyed by
+entry id and by (terminal, seq); `ingest_id` orders them as the hub received them,
+which is the cursor terminals follow downstream. Members, cards and gift cards are
+the directory shared by every branch; each change takes a new `rev`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Identity,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+TIME = String(27)  # the ledger's UTC text form (ledger.timefmt)
+
+terminals = Table(
+    "terminals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("store", String(64), nullable=False),
+    # The HMAC key. The hub must hold it to check signatures; protect the database
+    # (and its backups) like a key store. A revoked terminal's key is kept for audit.
+    Column("secret", String(128), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created_at", TIME, nullable=False),
+    Column("last_seen_at", TIME, nullable=True),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("last_hash", String(64), nullable=False, default=""),
+)
+
+enrolment_codes = Table(
+    "enrolment_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("store", String(64), nullable=False),
+    Column("created_at", TIME, nullable=False),
+    Column("expires_at", TIME, nullable=False),
+    Column("used_by", String(64), nullable=True),
+)
+
+entries = Table(
+    "entries", metadata,
+    Column("ingest_id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("member_id", String(36), nullable=True, index=True),
+    Column("card_number", String(32), nullable=True),
+    Column("gift_card_number", String(32), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("sale_id", String(36), nullable=True),
+    Column("receipt_ref", String(64), nullable=True),
+    Column("rule_id", String(64), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("ruleset_hash", String(64), nullable=False),
+    Column("created_at", TIME, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("terminal_code", "seq", name="uq_entries_terminal_seq"),
+)
+
+members = Table(
+    "members", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("mobile", String(11), nullable=False, index=True),
+    Column("birth_date", String(10), nullable=True),
+    Column("referrer_id", String(36), nullable=True),
+    Column("tier", String(32), nullable=False),
+    Column("segment", String(32), nullable=True),
+    Column("enrolled_at", TIME, nullable=False),
+    Column("enrolled_by", String(64), nullable=False),
+    Column("store_code", String(64), nullable=False),
+    Column("rev", BigInteger, nullable=False, index=True),
+)
+
+cards = Table(
+    "cards", metadata,
+    Column("number", String(32), primary_key=True),
+    Column("member_id", String(36), nullable=False),
+    Column("technology", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("replaced_by", String(32), nullable=True),
+    Column("issued_at", TIME, nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("status_changed_at", TIME, nullable=True),
+    Column("status_reason", String(200), nullable=True),
+    Column("rev", BigInteger, nullable=False, index=True),
+)
+
+gift_cards = Table(
+    "gift_cards", metadata,
+    Column("number", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("issued_at", TIME, nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("rev", BigInteger, nullable=False, index=True),
+)
+
+balances = Table(
+    "balances", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+)
+
+nonces = Table(
+    "nonces", metadata,
+    Column("terminal", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", BigInteger, nullable=False, index=True),
+)
+
+rulesets = Table(
+    "rulesets", metadata,
+    Column("version", Integer, Identity(), primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("toml", Text, nullable=False),
+    Column("published_at", TIME, nullable=False),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

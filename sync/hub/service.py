@@ -1,0 +1,335 @@
+"""What the hub does, apart from HTTP: enrolment, signed-request checks, ingesting
+batches exactly once, the downstream answer, reconciliation and published rules.
+
+Each sync request is one transaction: a batch is taken whole or not at all, so a
+terminal that resends after a lost answer gets the same acknowledgement and nothing
+is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledger.chain import entry_hash
+from ledger.timefmt import format_utc
+from sync import signing
+from sync.errors import HubRefused
+from sync.hub.schema import (
+    balances,
+    cards,
+    counters,
+    enrolment_codes,
+    entries,
+    gift_cards,
+    members,
+    nonces,
+    rulesets,
+    terminals,
+)
+
+ENROLMENT_CODE_TTL = timedelta(hours=24)
+BATCH_ENTRIES_MAX = 5_000
+DIRECTORY_ROWS_MAX = 5_000
+DOWNSTREAM_ENTRIES_MAX = 5_000
+ENTRY_FIELDS = ("id", "terminal_code", "seq", "member_id", "card_number", "gift_card_number", "kind", "points",
+                "amount", "sale_id", "receipt_ref", "rule_id", "reason", "actor", "ruleset_hash", "created_at",
+                "prev_hash", "hash")
+MEMBER_FIELDS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "segment", "enrolled_at",
+                 "enrolled_by", "store_code")
+CARD_FIELDS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
+               "status_changed_at", "status_reason")
+GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
+# When two branches changed a card, the more final status wins.
+STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.ingested = 0
+        self.batches = 0
+        self.refused: Counter[str] = Counter()
+
+
+class Hub:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = _now) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.metrics = Metrics()
+
+    # -- terminals ----------------------------------------------------------------
+
+    def new_enrolment_code(self, store: str) -> str:
+        store = store.strip()
+        if not store or len(store) > 64:
+            raise HubRefused("a store name is 1 to 64 characters")
+        code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
+        at = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(insert(enrolment_codes).values(code_hash=_hash_code(code), store=store,
+                                                        created_at=format_utc(at),
+                                                        expires_at=format_utc(at + ENROLMENT_CODE_TTL)))
+        return code
+
+    def enroll(self, code: str, terminal_id: str) -> tuple[str, str]:
+        """Trade a one-time code for credentials; returns (store, secret)."""
+        terminal_id = (terminal_id or "").strip()
+        if not terminal_id or len(terminal_id) > 64:
+            raise HubRefused("the terminal id must be 1 to 64 characters", 400, "invalid_input")
+        at = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(enrolment_codes).where(enrolment_codes.c.code_hash == _hash_code(code))
+                               .with_for_update()).one_or_none()
+            if row is None or row.used_by is not None or row.expires_at < format_utc(at):
+                raise HubRefused("the enrolment code is unknown, used or expired; ask for a new one "
+                                 "(loyalty-hub terminals add)", 403, "bad_enrolment_code")
+            if conn.execute(select(terminals.c.id).where(terminals.c.id == terminal_id)).first() is not None:
+                raise HubRefused(f"terminal {terminal_id} is already enrolled; revoke it first or use another "
+                                 "terminal id", 409, "terminal_exists")
+            secret = secrets.token_urlsafe(32)
+            conn.execute(insert(terminals).values(id=terminal_id, store=row.store, secret=secret, revoked=False,
+                                                  created_at=format_utc(at), last_seq=0, last_hash=""))
+            conn.execute(update(enrolment_codes).where(enrolment_codes.c.code_hash == row.code_hash)
+                         .values(used_by=terminal_id))
+            return row.store, secret
+
+    def revoke(self, terminal_id: str) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(terminals).where(terminals.c.id == terminal_id).values(revoked=True))
+            if done.rowcount == 0:
+                raise HubRefused(f"no terminal {terminal_id}", 404, "unknown_terminal")
+
+    def list_terminals(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) | {"secret": "***"} for r in conn.execute(select(terminals).order_by(terminals.c.id))]
+
+    # -- signed requests ------------------------------------------------------------
+
+    def authenticate(self, headers: dict[str, str], method: str, path: str, body: bytes) -> str:
+        """The terminal id of a genuine, fresh request; HubRefused (401/403) otherwise."""
+        terminal = headers.get(signing.HEADER_TERMINAL.lower(), "")
+        timestamp = headers.get(signing.HEADER_TIMESTAMP.lower(), "")
+        nonce = headers.get(signing.HEADER_NONCE.lower(), "")
+        signature = headers.get(signing.HEADER_SIGNATURE.lower(), "")
+        if not (terminal and timestamp and nonce and signature):
+            self.metrics.refused["unsigned"] += 1
+            raise HubRefused("the request is not signed (X-Terminal, X-Timestamp, X-Nonce, X-Signature)",
+                             401, "unsigned")
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(terminals.c.secret, terminals.c.revoked)
+                               .where(terminals.c.id == terminal)).one_or_none()
+            if row is None:
+                self.metrics.refused["unknown_terminal"] += 1
+                raise HubRefused("unknown terminal", 401, "unknown_terminal")
+            problem = signing.check(row.secret, method, path, timestamp, nonce, body, signature, now)
+            if problem is not None:
+                reason = "stale" if "timestamp" in problem else "bad_signature"
+                self.metrics.refused[reason] += 1
+                raise HubRefused(problem, 401, reason)
+            if row.revoked:
+                self.metrics.refused["revoked"] += 1
+                raise HubRefused(f"terminal {terminal} is revoked", 403, "revoked")
+            conn.execute(nonces.delete().where(nonces.c.seen_at < int(now) - 2 * signing.SKEW_MAX_S))
+            seen = conn.execute(select(nonces.c.nonce).where(nonces.c.terminal == terminal,
+                                                             nonces.c.nonce == nonce)).first()
+            if seen is not None:
+                self.metrics.refused["replayed"] += 1
+                raise HubRefused("this request was already received (a reused nonce)", 401, "replayed")
+            conn.execute(insert(nonces).values(terminal=terminal, nonce=nonce, seen_at=int(now)))
+        return terminal
+
+    # -- sync -------------------------------------------------------------------------
+
+    def _next_rev(self, conn: Connection) -> int:
+        row = conn.execute(update(counters).where(counters.c.name == "rev")
+                           .values(value=counters.c.value + 1).returning(counters.c.value)).first()
+        if row is None:
+            conn.execute(insert(counters).values(name="rev", value=1))
+            return 1
+        return int(row[0])
+
+    def _ingest(self, conn: Connection, terminal: str, batch: list[dict[str, Any]]) -> list[str]:
+        term = conn.execute(select(terminals.c.last_seq, terminals.c.last_hash)
+                            .where(terminals.c.id == terminal).with_for_update()).one()
+        last_seq, last_hash = int(term.last_seq), term.last_hash
+        ids = [str(e.get("id", "")) for e in batch]
+        known = {r.id: r for r in conn.execute(select(entries.c.id, entries.c.seq, entries.c.hash)
+                                                .where(entries.c.id.in_(ids)))} if ids else {}
+        fresh: list[dict[str, Any]] = []
+        deltas: dict[str, int] = {}
+        for raw in batch:
+            entry = {k: raw.get(k) for k in ENTRY_FIELDS}
+            if entry["terminal_code"] != terminal:
+                raise HubRefused(f"entry {entry['id']} belongs to terminal {entry['terminal_code']}, "
+                                 f"not to {terminal}", 422, "foreign_entry")
+            if not isinstance(entry["seq"], int) or not isinstance(entry["points"], int) \
+                    or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
+                raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
+            if entry["id"] in known:
+                if known[entry["id"]].hash != entry["hash"]:
+                    raise HubRefused(f"entry {entry['id']} was already received with other content", 409,
+                                     "entry_conflict")
+                continue  # a resend: acknowledged again, counted once
+            if entry["seq"] != last_seq + 1:
+                raise HubRefused(f"entry seq {entry['seq']} does not follow {last_seq} for terminal {terminal}; "
+                                 "send the outbox in order", 409, "sequence_gap")
+            if entry["prev_hash"] != last_hash or entry_hash(entry) != entry["hash"]:
+                raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) breaks the terminal's hash chain",
+                                 422, "chain_broken")
+            fresh.append(entry)
+            last_seq, last_hash = entry["seq"], entry["hash"]
+            if entry["member_id"] and entry["points"]:
+                deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
+        if fresh:
+            _insert_ignore(conn, entries, fresh)
+            conn.execute(update(terminals).where(terminals.c.id == terminal)
+                         .values(last_seq=last_seq, last_hash=last_hash))
+            for member_id, delta in deltas.items():
+                done = conn.execute(update(balances).where(balances.c.member_id == member_id)
+                                    .values(points=balances.c.points + delta))
+                if done.rowcount == 0:
+                    conn.execute(insert(balances).values(member_id=member_id, points=delta))
+        self.metrics.ingested += len(fresh)
+        return ids
+
+    def _upsert_directory(self, conn: Connection, payload: dict[str, Any]) -> None:
+        for raw in payload.get("members") or []:
+            row = {k: raw.get(k) for k in MEMBER_FIELDS}
+            current = conn.execute(select(members).where(members.c.id == row["id"])).one_or_none()
+            if current is None:
+                conn.execute(insert(members).values(**row, rev=self._next_rev(conn)))
+            elif any(getattr(current, k) != row[k] for k in ("name", "mobile", "birth_date", "segment")):
+                conn.execute(update(members).where(members.c.id == row["id"])
+                             .values(**{k: row[k] for k in ("name", "mobile", "birth_date", "segment")},
+                                     rev=self._next_rev(conn)))
+        for raw in payload.get("cards") or []:
+            row = {k: raw.get(k) for k in CARD_FIELDS}
+            current = conn.execute(select(cards).where(cards.c.number == row["number"])).one_or_none()
+            if current is None:
+                conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
+                continue
+            mine, theirs = STATUS_RANK.get(current.status, 0), STATUS_RANK.get(row["status"], 0)
+            newer = (row["status_changed_at"] or "") > (current.status_changed_at or "")
+            if theirs > mine or (theirs == mine and newer and row["status"] != current.status):
+                conn.execute(update(cards).where(cards.c.number == row["number"])
+                             .values(status=row["status"], replaced_by=row["replaced_by"],
+                                     status_changed_at=row["status_changed_at"], status_reason=row["status_reason"],
+                                     rev=self._next_rev(conn)))
+        for raw in payload.get("gift_cards") or []:
+            row = {k: raw.get(k) for k in GIFT_FIELDS}
+            if conn.execute(select(gift_cards.c.number).where(gift_cards.c.number == row["number"])).first() is None:
+                conn.execute(insert(gift_cards).values(**row, rev=self._next_rev(conn)))
+
+    def sync(self, terminal: str, payload: dict[str, Any]) -> dict[str, Any]:
+        batch = payload.get("entries") or []
+        if not isinstance(batch, list) or len(batch) > BATCH_ENTRIES_MAX:
+            raise HubRefused(f"a batch holds at most {BATCH_ENTRIES_MAX} entries", 413, "batch_too_large")
+        for key in ("members", "cards", "gift_cards"):
+            if len(payload.get(key) or []) > DIRECTORY_ROWS_MAX:
+                raise HubRefused(f"at most {DIRECTORY_ROWS_MAX} {key} per request", 413, "batch_too_large")
+        cursor = int(payload.get("cursor") or 0)
+        directory_rev = int(payload.get("directory_rev") or 0)
+        at = format_utc(self.clock())
+        with self.engine.begin() as conn:
+            self._upsert_directory(conn, payload)
+            acked = self._ingest(conn, terminal, batch)
+            conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
+            down = conn.execute(select(entries).where(entries.c.ingest_id > cursor,
+                                                      entries.c.terminal_code != terminal)
+                                .order_by(entries.c.ingest_id).limit(DOWNSTREAM_ENTRIES_MAX)).all()
+            new_cursor = max([cursor] + [r.ingest_id for r in down])
+            if len(down) < DOWNSTREAM_ENTRIES_MAX:
+                top = conn.execute(select(func.max(entries.c.ingest_id))).scalar()
+                new_cursor = max(new_cursor, int(top or 0))
+            directory = {
+                "members": [dict(r._mapping) for r in conn.execute(
+                    select(members).where(members.c.rev > directory_rev).order_by(members.c.rev))],
+                "cards": [dict(r._mapping) for r in conn.execute(
+                    select(cards).where(cards.c.rev > directory_rev).order_by(cards.c.rev))],
+                "gift_cards": [dict(r._mapping) for r in conn.execute(
+                    select(gift_cards).where(gift_cards.c.rev > directory_rev).order_by(gift_cards.c.rev))],
+            }
+            revs = [r["rev"] for rows in directory.values() for r in rows]
+            top_rev = conn.execute(select(counters.c.value).where(counters.c.name == "rev")).scalar()
+            ruleset = conn.execute(select(rulesets).order_by(rulesets.c.version.desc()).limit(1)).first()
+            touched = {e.get("member_id") for e in batch if e.get("member_id")}
+            member_balances = dict(conn.execute(select(balances.c.member_id, balances.c.points)
+                                                .where(balances.c.member_id.in_(touched))).all()) if touched else {}
+        self.metrics.batches += 1
+        return {
+            "acked": acked,
+            "entries": [{k: getattr(r, k) for k in ENTRY_FIELDS} for r in down],
+            "cursor": new_cursor,
+            **directory,
+            "directory_rev": max([directory_rev, int(top_rev or 0)] + revs),
+            "balances": member_balances,
+            "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
+                                                     "toml": ruleset.toml},
+        }
+
+    # -- operations ---------------------------------------------------------------------
+
+    def publish_ruleset(self, toml_text: str, source: str) -> tuple[int, str]:
+        import tomllib
+
+        from ledger.rules import parse_ruleset
+
+        try:
+            data = tomllib.loads(toml_text)
+        except tomllib.TOMLDecodeError as exc:
+            raise HubRefused(f"{source}: is not valid TOML: {exc}") from None
+        ruleset = parse_ruleset(data, source)
+        with self.engine.begin() as conn:
+            row = conn.execute(insert(rulesets).values(hash=ruleset.hash, toml=toml_text,
+                                                       published_at=format_utc(self.clock()))
+                               .returning(rulesets.c.version)).one()
+        return int(row[0]), ruleset.hash
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Members whose balance across every terminal went below zero (offline
+        redemptions at two branches), with the entries that took it there."""
+        out = []
+        with self.engine.connect() as conn:
+            for member_id, points in conn.execute(select(balances.c.member_id, balances.c.points)
+                                                  .where(balances.c.points < 0).order_by(balances.c.member_id)):
+                rows = conn.execute(select(entries).where(and_(entries.c.member_id == member_id,
+                                                               entries.c.points < 0))
+                                    .order_by(entries.c.created_at)).all()
+                out.append({"member_id": member_id, "balance": int(points),
+                            "debits": [{k: getattr(r, k) for k in ("terminal_code", "seq", "kind", "points",
+                                                                     "receipt_ref", "created_at")} for r in rows]})
+        return out
+
+    def terminal_lag(self) -> dict[str, float]:
+        now = self.clock()
+        out = {}
+        with self.engine.connect() as conn:
+            for tid, seen in conn.execute(select(terminals.c.id, terminals.c.last_seen_at)
+                                          .where(terminals.c.revoked.is_(False))):
+                if seen:
+                    out[tid] = (now - datetime.fromisoformat(seen)).total_seconds()
+        return out

@@ -1,0 +1,72 @@
+"""What happens at one branch reaches the others: members, cards, balances, the
+loyalty table; and two offline branches spending the same points are both kept."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ledger.errors import CardReplaced
+from ledger.rules import default_ruleset
+from ledger.sales import post_sale
+from ledger.verify import verify
+from sync.hub.schema import balances
+from sync.hub.service import Hub
+from tests.conftest import sale
+
+
+def test_a_card_replaced_at_one_branch_is_refused_at_another_after_its_sync(hub: Hub, terminals) -> None:  # type: ignore[no-untyped-def]
+    a, b = terminals("TA"), terminals("TB")
+    m = a.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
+    old = a.ledger.issue_card(member_id=m.id, number="6395000000000001", technology="magstripe", actor="mgr")
+    post_sale(a.ledger, sale("a1", old.number, 2_000_000))
+    a.client.sync_once()
+    b.client.sync_once()
+    assert b.ledger.balance(m.id) == a.ledger.balance(m.id) == 300  # 100 sign-up + 200, from A's entries
+    post_sale(b.ledger, sale("b1", old.number, 1_000_000))  # the member shops at B with the old card
+    a.ledger.replace_card(old_number=old.number, new_number="6395000000000002", actor="mgr", reason="lost")
+    a.client.sync_once()
+    # until B syncs it cannot know: the till never waits for the network
+    assert post_sale(b.ledger, sale("b1b", old.number, 500_000)).earned_points == 50
+    b.client.sync_once()
+    with pytest.raises(CardReplaced, match="replaced on"):
+        post_sale(b.ledger, sale("b2", old.number, 1_000_000))
+    ok = post_sale(b.ledger, sale("b3", "6395000000000002", 1_000_000))
+    b.client.sync_once()  # B sends its sales
+    a.client.sync_once()  # and A learns them
+    assert a.ledger.balance(m.id) == b.ledger.balance(m.id) == ok.balance
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(balances.c.points).where(balances.c.member_id == m.id)).scalar_one() == ok.balance
+    assert verify(a.ledger.engine).ok and verify(b.ledger.engine).ok
+
+
+def test_two_offline_branches_spending_the_same_points_are_both_kept_and_reported(hub: Hub, terminals) -> None:  # type: ignore[no-untyped-def]
+    a, b = terminals("TA"), terminals("TB")
+    m = a.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
+    card = a.ledger.issue_card(member_id=m.id, number="6395000000000001", technology="magstripe", actor="mgr")
+    a.ledger.adjust(member_id=m.id, points=900, reason="welcome gift", actor="mgr")  # 1,000 points
+    a.client.sync_once()
+    b.client.sync_once()
+    assert b.ledger.balance(m.id) == 1000
+    # the network is down; each branch lets the member spend 800 of the same 1,000 points
+    ra = post_sale(a.ledger, sale("a", card.number, 2_000_000, redeem=800))
+    rb = post_sale(b.ledger, sale("b", card.number, 2_000_000, redeem=800))
+    assert ra.redeemed_points == rb.redeemed_points == 800
+    a.client.sync_once()
+    b.client.sync_once()
+    a.client.sync_once()
+    overdrawn = hub.reconcile()
+    assert [r["member_id"] for r in overdrawn] == [m.id]
+    assert sorted(d["terminal_code"] for d in overdrawn[0]["debits"] if d["kind"] == "redeem") == ["TA", "TB"]
+    assert a.ledger.balance(m.id) == b.ledger.balance(m.id) == overdrawn[0]["balance"] < 0
+
+
+def test_a_published_loyalty_table_reaches_the_terminal(hub: Hub, terminals) -> None:  # type: ignore[no-untyped-def]
+    a = terminals("TA")
+    text = open("ledger/rules/default.toml", encoding="utf-8").read()
+    assert default_ruleset().earn.rial_per_point == 10_000
+    text = text.replace("rial_per_point = 10000            # 1 point", "rial_per_point = 5000            # 1 point")
+    version, digest = hub.publish_ruleset(text, "test.toml")
+    assert a.ledger.ruleset.hash != digest
+    a.client.sync_once()
+    assert a.ledger.ruleset.hash == digest and a.client.status()["ruleset_hash"] == digest

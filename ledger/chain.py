@@ -40,6 +40,9 @@ HASHED_FIELDS = (
 
 
 def _canonical(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # nearly every field: the fast path
+        return value
     if isinstance(value, datetime):
         return format_utc(value)
     if isinstance(value, bool) or isinstance(value, float):

@@ -67,6 +67,26 @@ def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> 
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
+_COPY_COLUMNS = ", ".join(ENTRY_FIELDS)
+
+
+def _insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """New entries, ignoring any already present. On PostgreSQL through COPY into a
+    temporary table and one INSERT ... SELECT (a tenth of the time of row inserts)."""
+    if conn.dialect.name != "postgresql":
+        _insert_ignore(conn, entries, rows)
+        return
+    cur = conn.connection.driver_connection.cursor()
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS incoming_entries ON COMMIT DELETE ROWS AS "
+                f"SELECT {_COPY_COLUMNS} FROM entries WITH NO DATA")
+    with cur.copy(f"COPY incoming_entries ({_COPY_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row[k] for k in ENTRY_FIELDS))
+    cur.execute(f"INSERT INTO entries ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM incoming_entries "
+                "ORDER BY seq ON CONFLICT DO NOTHING")
+    cur.execute("DELETE FROM incoming_entries")  # a retried transaction starts clean too
+
+
 class Metrics:
     def __init__(self) -> None:
         self.ingested = 0
@@ -205,14 +225,16 @@ class Hub:
             if entry["member_id"] and entry["points"]:
                 deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
         if fresh:
-            _insert_ignore(conn, entries, fresh)
+            _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
                          .values(last_seq=last_seq, last_hash=last_hash))
-            for member_id, delta in deltas.items():
-                done = conn.execute(update(balances).where(balances.c.member_id == member_id)
-                                    .values(points=balances.c.points + delta))
-                if done.rowcount == 0:
-                    conn.execute(insert(balances).values(member_id=member_id, points=delta))
+            if deltas:  # one pipelined upsert, not a round trip per member
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                stmt = dialect.insert(balances)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=[balances.c.member_id],
+                    set_={"points": balances.c.points + stmt.excluded.points}),
+                    [{"member_id": k, "points": v} for k, v in deltas.items()])
         self.metrics.ingested += len(fresh)
         return ids
 

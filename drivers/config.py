@@ -87,7 +87,19 @@ class PcscReaderConfig(_Section):
         return self
 
 
+class WedgeReaderConfig(_Section):
+    kind: Literal["wedge"]
+    id: str = Field(min_length=1)
+    """Reader id shown in events and status."""
+    device: str = Field(min_length=1)
+    """The reader's input device, e.g. /dev/input/by-id/usb-...-event-kbd."""
+    grab: bool = True
+    """Take the device for the agent alone, so the typed track never reaches the focused window."""
+    member_track: Literal[1, 2, 3] = 2
+    """The track that carries the member number (others are the fallback)."""
+
+
 ReaderConfig = Annotated[
-    Union[SimulatedReaderConfig, SerialReaderConfig, PcscReaderConfig],
+    Union[SimulatedReaderConfig, SerialReaderConfig, PcscReaderConfig, WedgeReaderConfig],
     Field(discriminator="kind"),
 ]

@@ -34,6 +34,10 @@ def build_reader(rc: Any, rt: Runtime, policy: CardPolicy, dedupe: timedelta) ->
         from drivers.serial_reader import SerialReader
 
         return SerialReader(rc, policy, deduper)  # type: ignore[no-any-return]
+    if rc.kind == "wedge":
+        from drivers.wedge import WedgeReader
+
+        return WedgeReader(rc, policy, deduper)
     from drivers.pcsc_reader import PcscReader
 
     return PcscReader(rc, policy, deduper)  # type: ignore[no-any-return]

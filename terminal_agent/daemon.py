@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -52,6 +53,7 @@ def _sync_client(rt: Runtime) -> SyncClient | None:
                     cfg.sync.hub_url)
         return None
     verify: Any = str(cfg.resolve(cfg.sync.ca_bundle)) if cfg.sync.ca_bundle else True
+    creds = dataclasses.replace(creds, hub_url=cfg.sync.hub_url.rstrip("/"))  # the config says where the hub is
     client = SyncClient(rt.ledger, creds, batch_size=cfg.sync.batch_size, timeout_s=cfg.sync.timeout_s,
                         verify=verify)
     rt.status_sources["sync_hub"] = client.status

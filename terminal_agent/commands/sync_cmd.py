@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -25,6 +26,8 @@ def open_client(actx: AgentContext):  # type: ignore[no-untyped-def]
     if creds is None:
         raise NotEnrolled("this terminal is not enrolled with a hub; run `loyalty-agent enroll HUB_URL CODE` "
                           "with a code from `loyalty-hub terminals add`")
+    if cfg.sync.hub_url:  # the config says where the hub is; the credentials say who we are
+        creds = dataclasses.replace(creds, hub_url=cfg.sync.hub_url.rstrip("/"))
     led = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal)
     try:
         return SyncClient(led, creds, batch_size=cfg.sync.batch_size, timeout_s=cfg.sync.timeout_s,

@@ -21,6 +21,7 @@ from ledger.service import Ledger
 from ledger.verify import verify
 from sync.hub.schema import entries as hub_entries
 from tests.e2e.agent_proc import Agent, free_port, write_config
+from tests.sync.faultproxy import FaultProxy
 
 READY_S = 20.0
 
@@ -92,9 +93,10 @@ class Till(threading.Thread):
 def test_kill_9_of_hub_and_agent_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(7)
     hub = HubProc(tmp_path, free_port()).start()
+    proxy = FaultProxy(free_port(), hub.port, rate=0.3, seed=7).start()  # the network between them
     port = free_port()
-    cfg = write_config(tmp_path, port, f'[sync]\nhub_url = "http://127.0.0.1:{hub.port}"\ninterval_s = 1\n'
-                                       "backoff_max_s = 2\n")
+    cfg = write_config(tmp_path, port, f'[sync]\nhub_url = "http://127.0.0.1:{proxy.listen_port}"\n'
+                                       "interval_s = 1\nbackoff_max_s = 2\n")
     code = hub.cli("terminals", "add", "--store", "S1")
     enrol = subprocess.run([sys.executable, "-m", "terminal_agent", "--config", str(cfg), "enroll",
                             f"http://127.0.0.1:{hub.port}", code], capture_output=True, text=True, timeout=60)
@@ -118,6 +120,8 @@ def test_kill_9_of_hub_and_agent_at_random_moments_loses_nothing(tmp_path: Path)
             box[0] = Agent(cfg, port).start()
         till.join(timeout=120)
         assert not till.is_alive() and len(till.acknowledged) == 150
+        assert sum(proxy.injected.values()) > 0
+        proxy.rate = 0.0  # the network heals
         engine = create_engine(hub.db)
         local_db = create_engine(f"sqlite:///{tmp_path / 'data' / 'ledger.sqlite3'}")
         deadline = time.monotonic() + 60
@@ -137,6 +141,7 @@ def test_kill_9_of_hub_and_agent_at_random_moments_loses_nothing(tmp_path: Path)
     finally:
         box[0].stop()
         hub.stop()
+        proxy.stop()
     local = Ledger.open(tmp_path / "data" / "ledger.sqlite3", store="S1", terminal="T1")
     assert verify(local.engine).ok
     local.close()

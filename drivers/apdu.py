@@ -3,20 +3,29 @@
 Identities a loyalty programme can use (config `identity`):
 - uid: the contactless UID (`FF CA 00 00 00`), as decimal digits after an optional
   prefix, zero-padded to a fixed width by UID length (4 bytes: 10 digits, 7: 17,
-  10: 25), so that [[cards.ranges]] can describe them;
+  8: 20, 10: 25). Decimal rather than hex because the range check of
+  drivers.cards applies to the resulting number and ranges are digits: a programme
+  using 7-byte NTAG UIDs with `uid_prefix = "99"` configures a range with prefix
+  "99" and length 19;
 - mifare_block: the member number written in ASCII digits in one MIFARE Classic
   block, padded with NUL or spaces; read with Load Keys (`FF 82`), General
   Authenticate (`FF 86`) and Read Binary (`FF B0`);
 - aid: an ISO 7816 loyalty application selected by AID (`00 A4 04 00`), whose
   member number is read with GET DATA for tag 5A (`00 CA 00 5A 00`), in BCD padded
-  with F as EMV writes an application PAN.
+  with F as EMV writes an application PAN. The value may come bare or wrapped in
+  its tag and length (`5A 08 ...`); both are accepted.
+
+Every parser here takes arbitrary card bytes and returns a value or raises
+CardCommandFailed (a DriverError), never anything else.
 """
 
 from __future__ import annotations
 
 from drivers.errors import CardCommandFailed
 
-UID_WIDTHS = {4: 10, 7: 17, 10: 25}
+UID_WIDTHS = {4: 10, 7: 17, 8: 20, 10: 25}  # UID bytes -> decimal digits of the largest UID
+KEY_BYTES = 6
+TAG_MEMBER_NUMBER = 0x5A
 BLOCK_BYTES = 16
 MEMBER_DIGITS_MAX = 32
 
@@ -49,6 +58,8 @@ _STATUS: dict[tuple[int, int], str] = {
 def status_message(sw1: int, sw2: int) -> str:
     if (sw1, sw2) in _STATUS:
         return _STATUS[(sw1, sw2)]
+    if sw1 == 0x61:
+        return f"the card has {sw2} more bytes to send (the reader did not fetch them with GET RESPONSE)"
     if sw1 == 0x6C:
         return f"wrong expected length: the card has {sw2} bytes (check the reader configuration)"
     if sw1 == 0x63 and sw2 & 0xF0 == 0xC0:
@@ -68,17 +79,21 @@ def check(response: bytes, what: str) -> bytes:
 
 def uid_number(uid: bytes, prefix: str = "") -> str:
     if len(uid) not in UID_WIDTHS:
-        raise CardCommandFailed(f"the card's UID is {len(uid)} bytes; expected 4, 7 or 10")
+        raise CardCommandFailed(f"the card's UID is {len(uid)} bytes; expected 4, 7, 8 or 10")
     return f"{prefix}{int.from_bytes(uid, 'big'):0{UID_WIDTHS[len(uid)]}d}"
 
 
 def load_key(key: bytes, slot: int = 0) -> bytes:
-    if len(key) != 6:
+    """Load Keys into the reader's volatile key slot (PC/SC part 3)."""
+    if len(key) != KEY_BYTES:
         raise ValueError("a MIFARE Classic key is 6 bytes")
     return bytes([0xFF, 0x82, 0x00, slot, 0x06]) + key
 
 
 def authenticate(block: int, key_type: str = "A", slot: int = 0) -> bytes:
+    """General Authenticate of `block` with the key in `slot`, as key A (60) or B (61)."""
+    if key_type not in ("A", "B"):
+        raise ValueError("the MIFARE key type is A or B")
     return bytes([0xFF, 0x86, 0x00, 0x00, 0x05, 0x01, 0x00, block, 0x60 if key_type == "A" else 0x61, slot])
 
 
@@ -103,7 +118,9 @@ def block_number(data: bytes) -> str:
 
 
 def bcd_number(data: bytes) -> str:
-    """A BCD member number padded with F nibbles (as EMV's tag 5A)."""
+    """A BCD member number padded with F nibbles (as EMV's tag 5A), bare or as 5A-length-value."""
+    if len(data) >= 2 and data[0] == TAG_MEMBER_NUMBER and data[1] == len(data) - 2:
+        data = data[2:]
     digits = data.hex().upper().rstrip("F")
     if not digits or not digits.isdigit() or len(digits) > MEMBER_DIGITS_MAX:
         raise CardCommandFailed("the loyalty application returned no valid member number")

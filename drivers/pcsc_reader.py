@@ -5,7 +5,12 @@ pyscard's own ReaderMonitor and CardMonitor threads end for good on some errors
 one thread waits on SCardGetStatusChange with a bounded timeout, re-lists readers
 each round (readers plugged and unplugged), and re-establishes its context with
 backoff when pcscd stops and starts again. A card taken away mid-read is reported
-and the next card is read as usual.
+to the cashier as a CardRefused with code "card_removed" (the reader itself is fine,
+so it is not a reader status) and the next card is read as usual.
+
+A card failing a command (wrong MIFARE key, application missing) becomes a
+CardRefused with code "card_command_failed" and the status word's message; the
+MIFARE key is never put in a message or a log line.
 """
 
 from __future__ import annotations
@@ -28,10 +33,15 @@ from drivers.intake import Intake
 
 log = logging.getLogger("drivers.pcsc")
 
-QUEUE_EVENTS_MAX = 256
-SERVICE_GONE = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_E_INVALID_HANDLE}
+QUEUE_EVENTS_MAX = 256  # events waiting for the consumer; more are counted in dropped_events
+CLOSE_JOIN_S = 0.8  # close() waits this long for the thread (it is a daemon: never longer)
+EVENTS_WAKE_S = 0.25  # how often events() looks whether close() was called
+# pcscd gone (stopped, restarted: the old context is dead) -> a new context, with backoff
+SERVICE_GONE = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_E_INVALID_HANDLE,
+                scard.SCARD_F_COMM_ERROR}
 CARD_GONE = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD,
              scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_W_UNPOWERED_CARD, scard.SCARD_W_UNRESPONSIVE_CARD}
+SCARD_ABSENT = 0x0002  # SCardStatus state bit (pcsclite.h); pyscard does not export it
 
 
 def _code(rc: int) -> int:
@@ -66,6 +76,7 @@ class PcscReader(Reader):
         self._ctx: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[ReaderEvent] | None = None
+        self._closed = False
         self.dropped_events = 0
 
     # -- events -------------------------------------------------------------------
@@ -84,9 +95,10 @@ class PcscReader(Reader):
             self._loop.call_soon_threadsafe(deliver)
 
     def _status(self, state: str, detail: str) -> None:
+        log.info("pcsc reader %s %s: %s", self.reader_id, state, detail)
         self._put(ReaderStatus(self.reader_id, self.kind, state, detail, utcnow()))
 
-    def _refuse(self, reason: str, code: str = "card_error") -> None:
+    def _refuse(self, reason: str, code: str = CardCommandFailed.code) -> None:
         self._put(CardRefused(self.reader_id, self.technology, "", reason, code, utcnow()))
 
     # -- talking to a card ---------------------------------------------------------
@@ -98,10 +110,18 @@ class PcscReader(Reader):
                 raise _CardGone(_message(rc))
             if rc in SERVICE_GONE:
                 raise _ServiceGone(_message(rc))
+            if not self._card_present(card):  # e.g. "transaction failed" as the card left the field
+                raise _CardGone(_message(rc))
             raise CardCommandFailed(f"{what}: {_message(rc)}")
         if not response:  # no status word at all: the card left the field mid-command
             raise _CardGone("no answer")
         return apdu.check(bytes(response), what)
+
+    @staticmethod
+    def _card_present(card: int) -> bool:
+        # a removed card makes SCardStatus fail with SCARD_W_REMOVED_CARD
+        rc, _reader, state, _protocol, _atr = scard.SCardStatus(card)
+        return rc == scard.SCARD_S_SUCCESS and not state & SCARD_ABSENT
 
     def _member_number(self, card: int, protocol: int) -> str:
         cfg = self.cfg
@@ -111,8 +131,8 @@ class PcscReader(Reader):
             self._transmit(card, protocol, apdu.load_key(bytes.fromhex(cfg.mifare_key)), "loading the key")
             self._transmit(card, protocol, apdu.authenticate(cfg.mifare_block, cfg.mifare_key_type),
                            f"authenticating block {cfg.mifare_block}")
-            data = self._transmit(card, protocol, apdu.read_block(cfg.mifare_block), f"reading block {cfg.mifare_block}")
-            return apdu.block_number(data)
+            block = cfg.mifare_block
+            return apdu.block_number(self._transmit(card, protocol, apdu.read_block(block), f"reading block {block}"))
         self._transmit(card, protocol, apdu.select_aid(bytes.fromhex(cfg.aid)), "selecting the loyalty application")
         return apdu.bcd_number(self._transmit(card, protocol, apdu.GET_MEMBER_NUMBER, "reading the member number"))
 
@@ -142,7 +162,10 @@ class PcscReader(Reader):
     # -- the watching thread ----------------------------------------------------------
 
     def _watch(self, ctx: int) -> None:
-        known: dict[str, int] = {}
+        """Until close() or pcscd goes away: list readers (plugged, unplugged), then wait at
+        most poll_ms for a card change, and read each newly presented card."""
+        known: dict[str, int] = {}  # reader name -> last event state, as pcscd wants it back
+        first_listing = True
         while not self._stop.is_set():
             rc, found = scard.SCardListReaders(ctx, [])
             if rc in SERVICE_GONE:
@@ -156,8 +179,13 @@ class PcscReader(Reader):
                     known[new] = scard.SCARD_STATE_UNAWARE
                     self._status("connected", f"reader {new}")
             if not readers:
+                if first_listing:  # later, a reader leaving was reported by name above
+                    wanted = f" with {self.cfg.reader_name!r} in its name" if self.cfg.reader_name else ""
+                    self._status("disconnected", f"no PC/SC reader{wanted} is plugged in")
+                first_listing = False
                 self._stop.wait(self.cfg.poll_ms / 1000)
                 continue
+            first_listing = False
             rc, states = scard.SCardGetStatusChange(ctx, self.cfg.poll_ms, [(r, known[r]) for r in readers])
             if rc in SERVICE_GONE:
                 raise _ServiceGone(_message(rc))
@@ -166,14 +194,19 @@ class PcscReader(Reader):
             for reader, event, _atr in states:
                 before = known.get(reader, 0)
                 known[reader] = event & ~scard.SCARD_STATE_CHANGED
-                present = event & scard.SCARD_STATE_PRESENT and not event & scard.SCARD_STATE_MUTE
                 # pcscd counts insertions and removals in the upper 16 bits: a card swapped
                 # between two waits shows as a new count with the card still present
                 new_card = not before & scard.SCARD_STATE_PRESENT or (event >> 16) != (before >> 16)
-                if present and new_card:
-                    self._read(ctx, reader)
+                if not event & scard.SCARD_STATE_PRESENT or not new_card:
+                    continue
+                if event & scard.SCARD_STATE_MUTE:  # no ATR: nothing to talk to, but the cashier should know
+                    self._refuse("the card does not answer; hold it still on the reader or try another card")
+                    continue
+                self._read(ctx, reader)
 
     def _run(self) -> None:
+        """The thread: a context, the watch loop, and a new context with backoff when pcscd
+        goes away or anything unexpected happens; only close() ends it."""
         backoff = 0.0
         down_reported = False
         while not self._stop.is_set():
@@ -186,40 +219,53 @@ class PcscReader(Reader):
                 self._stop.wait(backoff)
                 continue
             self._ctx = ctx
-            backoff, down_reported = 0.0, False
+            down_reported = False
             try:
                 self._watch(ctx)
+                backoff = 0.0
             except _ServiceGone as exc:
                 self._status("disconnected", f"pcscd went away: {exc}")
                 down_reported = True
+            except Exception as exc:  # a pyscard surprise must not end the thread for good
+                log.exception("pcsc reader %s: unexpected error", self.reader_id)
+                self._status("error", f"{type(exc).__name__}: {exc}")
+                backoff = next_backoff(backoff)
             finally:
                 self._ctx = None
                 with contextlib.suppress(Exception):
                     scard.SCardReleaseContext(ctx)
-            self._stop.wait(next_backoff(0.0))
+            self._stop.wait(max(backoff, next_backoff(0.0)))
 
-    # -- the asyncio side --------------------------------------------------------------
-
-    async def events(self) -> AsyncIterator[ReaderEvent]:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(QUEUE_EVENTS_MAX)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"pcsc-{self.reader_id}", daemon=True)
-        self._thread.start()
-        queue = self._queue
-        while not self._stop.is_set():
-            try:
-                yield await asyncio.wait_for(queue.get(), timeout=0.25)
-            except asyncio.TimeoutError:
-                continue
-
-    async def close(self) -> None:
-        self._stop.set()
+    def _cancel_wait(self) -> None:
         ctx = self._ctx
         if ctx is not None:
             with contextlib.suppress(Exception):
                 scard.SCardCancel(ctx)  # ends a wait in SCardGetStatusChange at once
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            await asyncio.to_thread(thread.join, 3.0)
 
+    # -- the asyncio side --------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[ReaderEvent]:
+        if self._closed or (self._thread is not None and self._thread.is_alive()):
+            return  # closed for good, or another consumer already runs the thread
+        self._loop = asyncio.get_running_loop()
+        self._queue = queue = asyncio.Queue(QUEUE_EVENTS_MAX)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"pcsc-{self.reader_id}", daemon=True)
+        self._thread.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    yield await asyncio.wait_for(queue.get(), timeout=EVENTS_WAKE_S)
+                except asyncio.TimeoutError:
+                    continue
+        finally:  # the consumer went away without close(): the thread must not outlive it
+            self._stop.set()
+            self._cancel_wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._stop.set()
+        self._cancel_wait()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, CLOSE_JOIN_S)

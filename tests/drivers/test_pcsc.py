@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,39 +11,38 @@ import pytest
 from drivers.cards import CardPolicy, Deduper, Range
 from drivers.config import PcscReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderStatus
-from tests.drivers.pcscd_rig import READER_NAME, Pcscd
+from tests.drivers.pcscd_rig import VPCD_READER, Pcscd, pcscd  # noqa: F401  (pcscd: the fixture)
 from tests.drivers.vcard import VirtualCard, bcd
 
-WAIT_S = 15.0
+WAIT_S = 15.0  # generous: pcscd polls the virtual reader, CI machines are slow
+CLOSE_BUDGET_S = 1.0  # close() must be this prompt
+POLL_MS = 100
 MEMBER = "6395000000000042"
 POLICY = CardPolicy((Range("6395", (16,), False), Range("99", (19,), False)))
 KEY = bytes.fromhex("A0A1A2A3A4A5")
-REMOVAL_SETTLE_S = 1.0
 
 
-@pytest.fixture(scope="module")
-def pcscd() -> Iterator[Pcscd]:
-    daemon = Pcscd().start()
-    yield daemon
-    daemon.stop()
+def block(number: str) -> bytes:
+    return number.encode().ljust(16, b"\x00")
 
 
 class Harness:
-    def __init__(self, **cfg: object) -> None:
-        config = PcscReaderConfig(kind="pcsc", id="nfc1", reader_name=f"{READER_NAME} 00 00", poll_ms=100,
+    def __init__(self, rig: Pcscd, reader_name: str = VPCD_READER, **cfg: object) -> None:
+        config = PcscReaderConfig(kind="pcsc", id="nfc1", reader_name=reader_name, poll_ms=POLL_MS,
                                   **cfg)  # type: ignore[arg-type]
         from drivers.pcsc_reader import PcscReader
 
+        self.rig = rig
         self.reader = PcscReader(config, POLICY, Deduper(timedelta(0)))
         self.events: asyncio.Queue = asyncio.Queue()
         self.task: asyncio.Task | None = None
 
-    async def start(self) -> "Harness":
-        async def pump() -> None:
-            async for event in self.reader.events():
-                await self.events.put(event)
+    async def pump(self) -> None:
+        async for event in self.reader.events():
+            await self.events.put(event)
 
-        self.task = asyncio.create_task(pump())
+    async def start(self) -> "Harness":
+        self.task = asyncio.create_task(self.pump())
         await self.next(ReaderStatus, "connected")
         return self
 
@@ -59,9 +58,9 @@ class Harness:
             return await self.next(kind)
         finally:
             await asyncio.to_thread(card.remove)
-            # pcscd polls the virtual reader for presence; a hand takes longer than a poll
-            # to swap cards, and a card never seen to leave is the same card still there
-            await asyncio.sleep(REMOVAL_SETTLE_S)
+            # a hand takes longer than pcscd's presence poll to swap cards; a card never
+            # seen to leave would be the same card still there
+            await asyncio.to_thread(self.rig.wait_card, False)
 
     async def stop(self) -> None:
         await self.reader.close()
@@ -72,7 +71,7 @@ class Harness:
 
 def test_uid_becomes_a_padded_decimal_member_number(pcscd: Pcscd) -> None:
     async def run() -> None:
-        h = await Harness(identity="uid", uid_prefix="99").start()
+        h = await Harness(pcscd, identity="uid", uid_prefix="99").start()
         try:
             read = await h.tap(VirtualCard(uid=bytes.fromhex("04A1B2C3D4E5F6")), CardRead)
             assert read.number == "99" + f"{0x04A1B2C3D4E5F6:017d}" and read.technology == "contactless"
@@ -86,12 +85,12 @@ def test_uid_becomes_a_padded_decimal_member_number(pcscd: Pcscd) -> None:
 
 def test_mifare_block_with_the_right_and_a_wrong_key(pcscd: Pcscd) -> None:
     async def run() -> None:
-        h = await Harness(identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
         try:
-            good = VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")})
+            good = VirtualCard(key=KEY, blocks={5: block(MEMBER)})
             read = await h.tap(good, CardRead)
             assert read.number == MEMBER
-            wrong = VirtualCard(key=bytes.fromhex("FFFFFFFFFFFF"), blocks={5: MEMBER.encode().ljust(16, b"\x00")})
+            wrong = VirtualCard(key=bytes.fromhex("FFFFFFFFFFFF"), blocks={5: block(MEMBER)})
             refused = await h.tap(wrong, CardRefused)
             assert "authentication failed" in refused.reason and KEY.hex() not in refused.reason.lower()
             bank = VirtualCard(key=KEY, blocks={5: b"4111111111111111"})
@@ -107,7 +106,7 @@ def test_iso7816_application_by_aid(pcscd: Pcscd) -> None:
     aid = bytes.fromhex("F0010203040506")
 
     async def run() -> None:
-        h = await Harness(identity="aid", aid=aid.hex()).start()
+        h = await Harness(pcscd, identity="aid", aid=aid.hex()).start()
         try:
             read = await h.tap(VirtualCard(aid=aid, member_bcd=bcd(MEMBER)), CardRead)
             assert read.number == MEMBER and read.technology == "chip"
@@ -121,12 +120,13 @@ def test_iso7816_application_by_aid(pcscd: Pcscd) -> None:
 
 def test_a_card_pulled_away_mid_read_then_the_next_card_works(pcscd: Pcscd) -> None:
     async def run() -> None:
-        h = await Harness(identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
         try:
-            flaky = VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")}, remove_on=bytes.fromhex("FFB0"))
-            refused = await h.tap(flaky, CardRefused)
-            assert "taken away" in refused.reason or "could not talk" in refused.reason
-            read = await h.tap(VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")}), CardRead)
+            for step in ("FF86", "FFB0"):  # during authentication, then during the read itself
+                flaky = VirtualCard(key=KEY, blocks={5: block(MEMBER)}, remove_on=bytes.fromhex(step))
+                refused = await h.tap(flaky, CardRefused)
+                assert refused.code == "card_removed" and "taken away" in refused.reason
+            read = await h.tap(VirtualCard(key=KEY, blocks={5: block(MEMBER)}), CardRead)
             assert read.number == MEMBER
         finally:
             await h.stop()
@@ -136,16 +136,38 @@ def test_a_card_pulled_away_mid_read_then_the_next_card_works(pcscd: Pcscd) -> N
 
 def test_pcscd_stopped_and_started_again_recovers_without_a_new_reader(pcscd: Pcscd) -> None:
     async def run() -> None:
-        h = await Harness(identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
         try:
             await asyncio.to_thread(pcscd.stop)
             down = await h.next(ReaderStatus, "disconnected")
             assert "pcscd" in down.detail or "removed" in down.detail
             await asyncio.to_thread(pcscd.start)
-            await h.next(ReaderStatus, "connected")
-            read = await h.tap(VirtualCard(key=KEY, blocks={5: MEMBER.encode().ljust(16, b"\x00")}), CardRead)
+            back = await h.next(ReaderStatus, "connected")
+            assert VPCD_READER in back.detail
+            read = await h.tap(VirtualCard(key=KEY, blocks={5: block(MEMBER)}), CardRead)
             assert read.number == MEMBER
         finally:
             await h.stop()
+
+    asyncio.run(run())
+
+
+def test_no_matching_reader_is_reported_and_close_is_prompt_and_idempotent(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = Harness(pcscd, reader_name="No Such Reader")
+        h.task = asyncio.create_task(h.pump())
+        missing = await h.next(ReaderStatus, "disconnected")
+        assert "No Such Reader" in missing.detail
+        started = time.monotonic()
+        await h.reader.close()
+        await h.reader.close()
+        assert time.monotonic() - started < CLOSE_BUDGET_S
+        await asyncio.wait_for(h.task, WAIT_S)  # the event stream ends after close()
+
+        watching = await Harness(pcscd, identity="uid").start()  # waiting on the real reader
+        started = time.monotonic()
+        await watching.reader.close()
+        assert time.monotonic() - started < CLOSE_BUDGET_S
+        await watching.stop()
 
     asyncio.run(run())

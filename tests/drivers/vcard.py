@@ -16,17 +16,25 @@ import time
 
 VPCD_HOST = "127.0.0.1"
 VPCD_PORT = 35963
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10.0  # vpcd may still be starting inside pcscd
+REMOVE_JOIN_S = 5.0
+DEFAULT_KEY = bytes.fromhex("FFFFFFFFFFFF")  # MIFARE Classic transport key
 ATR_CONTACTLESS = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
 SW_OK = b"\x90\x00"
 
 
 class VirtualCard:
-    def __init__(self, *, uid: bytes = bytes.fromhex("04A1B2C3D4E5F6"), key: bytes = bytes(6) + b"",
+    """One card: a UID, MIFARE Classic blocks behind one key (any sector), and optionally
+    an ISO 7816 application (`aid`) whose GET DATA 5A gives `member_bcd`.
+
+    `remove_on`: an APDU prefix on which the card leaves the field (the socket closes
+    before answering), i.e. a card pulled away mid-read."""
+
+    def __init__(self, *, uid: bytes = bytes.fromhex("04A1B2C3D4E5F6"), key: bytes = DEFAULT_KEY,
                  blocks: dict[int, bytes] | None = None, aid: bytes | None = None, member_bcd: bytes | None = None,
                  remove_on: bytes | None = None, atr: bytes = ATR_CONTACTLESS) -> None:
         self.uid = uid
-        self.key = key or bytes.fromhex("FFFFFFFFFFFF")
+        self.key = key
         self.blocks = blocks or {}
         self.aid = aid
         self.member_bcd = member_bcd
@@ -42,6 +50,8 @@ class VirtualCard:
     # -- protocol -----------------------------------------------------------------
 
     def answer(self, apdu: bytes) -> bytes:
+        if len(apdu) < 4:
+            return b"\x67\x00"
         cla, ins, p1, p2 = apdu[0], apdu[1], apdu[2], apdu[3]
         if cla == 0xFF and ins == 0xCA:
             return self.uid + SW_OK
@@ -49,11 +59,13 @@ class VirtualCard:
             self._loaded_key = apdu[5:11]
             return SW_OK
         if cla == 0xFF and ins == 0x86:  # general authenticate
+            if len(apdu) < 10:
+                return b"\x67\x00"
             block = apdu[7]
             if self._loaded_key != self.key:
                 self._authenticated = None
                 return b"\x63\x00"
-            self._authenticated = block // 4
+            self._authenticated = block // 4  # the sector (4 blocks each in the first 32 sectors)
             return SW_OK
         if cla == 0xFF and ins == 0xB0:  # read binary
             block = p2
@@ -61,6 +73,8 @@ class VirtualCard:
                 return b"\x69\x82"
             return self.blocks.get(block, bytes(16)) + SW_OK
         if cla == 0x00 and ins == 0xA4 and p1 == 0x04:  # select by AID
+            if len(apdu) < 5:
+                return b"\x67\x00"
             aid = apdu[5:5 + apdu[4]]
             if self.aid is None or aid != self.aid:
                 self._selected = False
@@ -134,7 +148,7 @@ class VirtualCard:
             self._sock.close()
             self._sock = None
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=REMOVE_JOIN_S)
             self._thread = None
 
 

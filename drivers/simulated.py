@@ -49,15 +49,21 @@ class SimulatedReader(Reader):
             self._queue.put_nowait(event)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        skipping = False  # inside an overlong line: drop everything up to its newline
         try:
             while not reader.at_eof():
                 try:
                     raw = await reader.readuntil(b"\n")
                 except asyncio.IncompleteReadError as exc:
                     raw = exc.partial
-                except asyncio.LimitOverrunError:
-                    self.dropped_lines += 1
-                    await reader.read(reader._limit)  # type: ignore[attr-defined]  # skip the overlong line
+                except asyncio.LimitOverrunError as exc:
+                    if not skipping:
+                        self.dropped_lines += 1
+                    skipping = True
+                    await reader.readexactly(exc.consumed)  # what was buffered of the overlong line
+                    continue
+                if skipping:
+                    skipping = False  # this is the overlong line's tail
                     continue
                 self._line(raw)
         finally:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ledger.errors import DatabaseError  # noqa: E402
 from ledger.sales import post_sale  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
 from ledger.types import SaleLine, SaleRequest  # noqa: E402
@@ -46,7 +47,10 @@ def run_ledger(folder: Path, n: int) -> list[float]:
 
     def checkpoints() -> None:
         while not stop.wait(CHECKPOINT_INTERVAL_S):
-            led.checkpoint()
+            try:
+                led.checkpoint()
+            except DatabaseError:  # busy this round; the daemon logs it and tries again
+                pass
 
     worker = threading.Thread(target=checkpoints, daemon=True)
     worker.start()

@@ -47,7 +47,7 @@ SELECT count(CASE WHEN kind = 'sale' THEN 1 END),
 FROM sales WHERE member_id = ?
 """
 _RECENT_SQL = """
-SELECT created_at FROM sales WHERE member_id = ? AND kind = 'sale' AND created_at >= ?
+SELECT created_at FROM sales WHERE member_id = ? AND kind = 'sale' AND created_at > ?
 ORDER BY created_at DESC LIMIT ?
 """
 _EARNED_SQL = """
@@ -72,9 +72,13 @@ def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: 
     lookback = format_utc(at - timedelta(days=max(ruleset.bonuses.streak_within_days, 1)))
     balance = int(raw.scalar(_BALANCE_SQL, (mid,)))
     count, first, last, spend, window_spend = raw.one(_SALES_SQL, (window_start, mid))
-    recent = tuple(parse_utc(v) for v in raw.column(_RECENT_SQL, (mid, lookback, RECENT_VISITS_MAX)))
     window_points, today = raw.one(_EARNED_SQL, (window_start, midnight, mid, min(window_start, midnight)))
     uses = raw.all(_USES_SQL, (mid,))
+    # the streak counts visits since its window began or since it last paid, whichever
+    # is later: only those are read (a regular's month of visits would be parsed each sale)
+    streak_paid = next((r[2] for r in uses if r[0] == "streak"), "")
+    recent = tuple(parse_utc(v) for v in raw.column(_RECENT_SQL, (mid, max(lookback, streak_paid),
+                                                                  RECENT_VISITS_MAX)))
     return MemberSnapshot(
         member_id=mid,
         tier=member.tier,

@@ -6,6 +6,7 @@ ledger, and shapes the answer. Ledger calls block on SQLite, so routes are plain
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -60,6 +61,16 @@ def _plan_json(plan: Any) -> dict[str, Any]:
         "offers": list(plan.suggestions),
         "ruleset_hash": plan.ruleset_hash,
     }
+
+
+WRITER_THREADS = 1  # SQLite has one writer; more threads would only queue on its lock
+
+
+def _writer(request: Request) -> concurrent.futures.ThreadPoolExecutor:
+    app_state = request.app.state
+    if getattr(app_state, "writer", None) is None:
+        app_state.writer = concurrent.futures.ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="ledger-writer")
+    return app_state.writer  # type: ignore[no-any-return]
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -131,7 +142,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         return JSONResponse(_plan_json(plan))  # type: ignore[return-value]
 
     @app.post(f"{API_PREFIX}/sales", tags=["sales"], dependencies=token)
-    def sale(request: Request, body: m.SaleIn, user: Annotated[User | None, Depends(session_user)]) -> dict[str, Any]:
+    async def sale(request: Request, body: m.SaleIn,
+                   user: Annotated[User | None, Depends(session_user)]) -> dict[str, Any]:
         rt = _rt(request)
         cap = rt.config.sync.offline_redeem_cap
         if cap and body.redeem_points > cap and rt.config.sync.hub_url and \
@@ -142,7 +154,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         req = SaleRequest(idempotency_key=body.idempotency_key, card_number=body.card_number,
                           receipt_ref=body.receipt_ref, lines=_lines(body.lines), redeem_points=body.redeem_points,
                           actor=user.username if user else "pos")
-        result = post_sale(rt.ledger, req)
+        # the commit runs on the ledger's own writer thread: the event loop (card events,
+        # other requests) never waits for the disk, and one thread is all SQLite can use
+        result = await asyncio.get_running_loop().run_in_executor(_writer(request), post_sale, rt.ledger, req)
         locale = body.locale or rt.config.agent.locale
         # a JSONResponse skips FastAPI's generic encoder: a third of a sale's time otherwise
         return JSONResponse({**result.to_json(), "replayed": result.replayed,  # type: ignore[return-value]

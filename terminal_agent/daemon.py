@@ -161,6 +161,8 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await readers.close()
+        if rt.writer is not None:
+            rt.writer.shutdown(wait=True)  # commits in flight finish before the ledger closes
         if sync_client is not None:
             sync_client.close()
         ledger.close()

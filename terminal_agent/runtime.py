@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import secrets
 from collections.abc import Callable
@@ -44,6 +45,8 @@ class Runtime:
     # Parts that report into `status` (sync backlog, last backup) register here.
     status_sources: dict[str, Callable[[], Any]] = field(default_factory=dict)
     stopping: bool = False
+    # The thread the API commits sales on (created on first use, shut down by the daemon).
+    writer: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def ledger_path(self) -> Path:

@@ -67,10 +67,10 @@ WRITER_THREADS = 1  # SQLite has one writer; more threads would only queue on it
 
 
 def _writer(request: Request) -> concurrent.futures.ThreadPoolExecutor:
-    app_state = request.app.state
-    if getattr(app_state, "writer", None) is None:
-        app_state.writer = concurrent.futures.ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="ledger-writer")
-    return app_state.writer  # type: ignore[no-any-return]
+    rt = _rt(request)
+    if rt.writer is None:
+        rt.writer = concurrent.futures.ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="ledger-writer")
+    return rt.writer
 
 
 def create_app(runtime: Runtime) -> FastAPI:

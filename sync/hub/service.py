@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.chain import entry_hash
@@ -85,6 +86,30 @@ def _insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     cur.execute(f"INSERT INTO entries ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM incoming_entries "
                 "ORDER BY seq ON CONFLICT DO NOTHING")
     cur.execute("DELETE FROM incoming_entries")  # a retried transaction starts clean too
+
+
+def _payload_problem(payload: dict[str, Any]) -> str | None:
+    for key in ("cursor", "directory_rev"):
+        value = payload.get(key, 0)
+        if type(value) is not int or value < 0:
+            return f"{key} must be a whole number of at least 0"
+    for key, fields, table in (("entries", ENTRY_FIELDS, entries), ("members", MEMBER_FIELDS, members),
+                               ("cards", CARD_FIELDS, cards), ("gift_cards", GIFT_FIELDS, gift_cards)):
+        rows = payload.get(key) or []
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            return f"{key} must be a list of objects"
+        for row in rows:
+            missing = [f for f in fields if f not in row]
+            if missing:
+                return f"a row of {key} lacks {', '.join(missing[:3])}"
+            bad = [f for f in fields if row[f] is not None and not isinstance(row[f], (str, int))]
+            if bad or any(isinstance(row[f], bool) for f in fields):
+                return f"a row of {key} has a value that is neither text nor a whole number ({', '.join(bad[:3])})"
+            for f in fields:  # the same limits on SQLite (which does not enforce them) as on PostgreSQL
+                limit = getattr(table.c[f].type, "length", None)
+                if limit and isinstance(row[f], str) and len(row[f]) > limit:
+                    return f"{key}.{f} is longer than {limit} characters"
+    return None
 
 
 class Metrics:
@@ -267,6 +292,21 @@ class Hub:
                 conn.execute(insert(gift_cards).values(**row, rev=self._next_rev(conn)))
 
     def sync(self, terminal: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One signed request: take the batch and directory rows, answer with what is new.
+        A malformed body is refused (422) and changes nothing."""
+        problem = _payload_problem(payload)
+        if problem:
+            raise HubRefused(problem, 422, "bad_payload")
+        try:
+            return self._sync(terminal, payload)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise HubRefused(f"the request does not have the shape of a sync batch: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}", 422, "bad_payload") from None
+        except (DataError, IntegrityError) as exc:
+            raise HubRefused(f"the database refused a value of the batch: {str(exc.orig)[:200]}", 422,
+                             "bad_payload") from None
+
+    def _sync(self, terminal: str, payload: dict[str, Any]) -> dict[str, Any]:
         batch = payload.get("entries") or []
         if not isinstance(batch, list) or len(batch) > BATCH_ENTRIES_MAX:
             raise HubRefused(f"a batch holds at most {BATCH_ENTRIES_MAX} entries", 413, "batch_too_large")

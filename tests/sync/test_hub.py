@@ -87,3 +87,29 @@ def test_a_broken_chain_or_a_gap_is_refused(hub: Hub, terminals) -> None:  # typ
     payload["entries"][0]["seq"] = 5
     with pytest.raises(HubRefused, match="does not follow"):
         a.client._send(payload)
+
+
+BAD_BODIES = [
+    {"cursor": "abc"},
+    {"cursor": -1},
+    {"directory_rev": 1.5},
+    {"entries": "nope"},
+    {"entries": [1, 2]},
+    {"entries": [{"id": "x"}]},
+    {"members": [{"id": "m"}]},
+    {"cards": [{"number": ["a"], "member_id": 1, "technology": "x", "status": "active", "replaced_by": None,
+                "issued_at": "t", "issued_by": "u", "status_changed_at": None, "status_reason": None}]},
+    {"members": [{"id": "m" * 400, "name": "n", "mobile": "0" * 50, "birth_date": None, "referrer_id": None,
+                  "tier": "bronze", "segment": None, "enrolled_at": "t", "enrolled_by": "u", "store_code": "S"}]},
+]
+
+
+def test_malformed_batches_are_refused_with_422_never_500(hub: Hub, hub_http: TestClient) -> None:
+    secret = hub_http.post("/v1/enroll", json={"code": hub.new_enrolment_code("S1"), "terminal": "T1"}).json()["secret"]
+    for body in BAD_BODIES:
+        r, _, _ = _signed(hub_http, "T1", secret, body)
+        assert r.status_code in (400, 422), (body, r.status_code, r.text)
+        assert r.json()["code"] == "bad_payload"
+    not_json = hub_http.post("/v1/sync", content=b"{oops", headers={"content-type": "application/json"})
+    assert not_json.status_code == 400
+    assert hub_http.post("/v1/enroll", content=b"[]").status_code == 400

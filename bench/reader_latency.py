@@ -25,10 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drivers.cards import CardPolicy, Deduper, Range  # noqa: E402
 from drivers.config import SerialReaderConfig  # noqa: E402
 from drivers.events import CardRead, ReaderStatus  # noqa: E402
-from drivers.framing import AsciiDecoder  # noqa: E402
+from drivers.framing import AsciiDecoder, Msr605Decoder  # noqa: E402
 from drivers.magstripe import encode_track  # noqa: E402
 from drivers.serial_reader import SerialReader  # noqa: E402
-from tests.drivers.serial_emulator import PtyReader  # noqa: E402
+from tests.drivers.serial_emulator import PtyReader, msr605_answer  # noqa: E402
+
+DECODE_FRAMES = 20_000  # frames through each pure decoder
+DISTINCT_FRAMES = 200  # different card numbers cycled through
 
 
 def pct(values: list[float], q: float) -> float:
@@ -41,12 +44,24 @@ def frame(i: int) -> bytes:
     return (encode_track(1, number) + "\r" + encode_track(2, number, "2912101")).encode() + b"\r\n"
 
 
-def decode_rate(n: int = 20_000) -> float:
-    frames = [frame(i) for i in range(200)]
+def decode_rate(n: int = DECODE_FRAMES) -> float:
+    frames = [frame(i) for i in range(DISTINCT_FRAMES)]
     d = AsciiDecoder()
     start = time.perf_counter()
     for i in range(n):
-        d.feed(frames[i % 200])
+        d.feed(frames[i % DISTINCT_FRAMES])
+    assert d.counters.swipes == n and d.counters.bad_frames == 0
+    return n / (time.perf_counter() - start)
+
+
+def msr605_decode_rate(n: int = DECODE_FRAMES) -> float:
+    numbers = [f"6395{i:012d}" for i in range(DISTINCT_FRAMES)]
+    answers = [msr605_answer(encode_track(1, x).encode(), encode_track(2, x).encode(), None) for x in numbers]
+    d = Msr605Decoder()
+    start = time.perf_counter()
+    for i in range(n):
+        d.feed(answers[i % DISTINCT_FRAMES])
+    assert d.counters.swipes == n and d.counters.bad_frames == 0
     return n / (time.perf_counter() - start)
 
 
@@ -99,12 +114,14 @@ def main() -> None:
     parser.add_argument("--swipes", type=int, default=500)
     n = parser.parse_args().swipes
     rate = decode_rate()
+    msr_rate = msr605_decode_rate()
     with tempfile.TemporaryDirectory() as tmp:
         lat = asyncio.run(driver_latency(Path(tmp), n))
         floor = floor_latency(Path(tmp), n)
-    print(f"decoder: {rate:,.0f} frames/s; swipe to event p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms; "
+    print(f"decoder: ascii {rate:,.0f} frames/s, msr605 {msr_rate:,.0f} answers/s; swipe to event p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms; "
           f"raw PTY read p50 {pct(floor, 0.5):.3f} ms, p99 {pct(floor, 0.99):.3f} ms")
-    print(json.dumps({"bench": "reader_latency", "frames_per_s": round(rate), "p50_ms": round(pct(lat, 0.5), 3),
+    print(json.dumps({"bench": "reader_latency", "frames_per_s": round(rate), "msr605_frames_per_s": round(msr_rate),
+                      "p50_ms": round(pct(lat, 0.5), 3),
                       "p99_ms": round(pct(lat, 0.99), 3), "floor_p50_ms": round(pct(floor, 0.5), 3),
                       "floor_p99_ms": round(pct(floor, 0.99), 3), "budget_p99_ms": 5}))
 

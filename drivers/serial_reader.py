@@ -1,8 +1,13 @@
 """Magnetic stripe readers on a serial port (pyserial): ASCII framing or the MSR605
 ESC protocol. Survives unplugging: the port is reopened with backoff when it returns.
 
-Blocking reads run on one thread per reader with a short read timeout, so close()
-takes effect within READ_TIMEOUT_S; events cross to asyncio through a bounded queue.
+One thread per reader does the blocking I/O. It waits in select() on the port and on
+a wake-up pipe, so a byte is handled as soon as it arrives, an idle reader costs no
+CPU, and close() takes effect at once instead of after a read timeout. Events cross
+to asyncio through a bounded queue. POSIX only (select on a tty), like the tills.
+
+Privacy: track bytes go from the port into the decoder and nowhere else. Logs and
+events carry masked numbers and the decoders' messages, which never hold track data.
 """
 
 from __future__ import annotations
@@ -10,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import select
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
 import serial
@@ -21,137 +29,212 @@ from drivers.base import Reader, next_backoff, utcnow
 from drivers.cards import CardPolicy, Deduper
 from drivers.config import SerialReaderConfig
 from drivers.errors import FrameError
-from drivers.events import CardRefused, ReaderEvent, ReaderStatus
-from drivers.framing import MSR_READ_ISO, MSR_RESET, AsciiDecoder, Msr605Decoder, Result
+from drivers.events import CardRead, CardRefused, ReaderEvent, ReaderStatus
+from drivers.framing import MSR_READ_ISO, MSR_RESET, AsciiDecoder, Counters, Msr605Decoder, Result
 from drivers.intake import Intake
 
 log = logging.getLogger("drivers.serial")
 
-READ_TIMEOUT_S = 0.01  # how long one read waits when idle; bounds close() and the idle flush
-READ_CHUNK_MAX = 4096
-QUEUE_EVENTS_MAX = 256
+READ_CHUNK_MAX = 4096  # bytes taken from the port at once; more than a second of 9600 baud
+QUEUE_EVENTS_MAX = 256  # events waiting for the consumer; beyond that new ones are dropped and counted
+IDLE_WAIT_S = 1.0  # how long one select() waits when no swipe is pending (close() wakes it anyway)
+WRITE_TIMEOUT_S = 1.0  # an MSR605 command that cannot be written in this long means the port is stuck
+CLOSE_JOIN_TIMEOUT_S = 0.9  # close() waits this long for the thread; it normally ends within a millisecond
+MSR605_IDLE_FLUSH_S = 0.5  # an MSR605 answer streams without gaps: this much quiet means it was cut off
+MSR605_ERROR_REARM_S = 0.2  # after an error answer, wait before the next read command (no tight error loop)
 PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+TECHNOLOGY = "magstripe"
 
 
 class SerialReader(Reader):
+    """A serial magnetic stripe reader.
+
+    `events()` yields ReaderStatus("connected"/"disconnected"), CardRead and
+    CardRefused (bank cards, numbers outside the ranges, swipes that could not be
+    read) until `close()`. Frames that do not decode are counted in `counters` and
+    dropped (ascii framing), or reported as a refused swipe (msr605: every answer
+    is the reader's reply to our read command, so the cashier should hear of it).
+    """
+
     kind = "serial"
 
     def __init__(self, cfg: SerialReaderConfig, policy: CardPolicy, deduper: Deduper) -> None:
         super().__init__(cfg.id)
         self.cfg = cfg
-        self.intake = Intake(cfg.id, "magstripe", policy, deduper)
+        self.intake = Intake(cfg.id, TECHNOLOGY, policy, deduper)
         self.decoder: AsciiDecoder | Msr605Decoder = (
             Msr605Decoder(cfg.member_track) if cfg.framing == "msr605"
             else AsciiDecoder(cfg.member_track, with_lrc=cfg.lrc))
+        self._idle_s = max(cfg.idle_flush_ms / 1000, MSR605_IDLE_FLUSH_S if cfg.framing == "msr605" else 0.0)
         self._stop = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[ReaderEvent] | None = None
-        self.dropped_events = 0
+        self._queue: asyncio.Queue[ReaderEvent | None] | None = None  # None: the stream ends
+        self._wake_r, self._wake_w = -1, -1  # wakes the thread's select(); -1 when closed
+        self._wake_lock = threading.Lock()  # a closed fd number may be reused: never write to one
+        self.connected = False
+        self.reconnects = 0  # times the port came back after being lost
+        self.dropped_events = 0  # events lost because the consumer did not keep up
+
+    # -- counters -----------------------------------------------------------------
+
+    @property
+    def counters(self) -> Counters:
+        """The decoder's counters: swipes, bad/half/overlong frames, dropped bytes."""
+        return self.decoder.counters
+
+    def stats(self) -> dict[str, Any]:
+        return {**asdict(self.counters), "connected": self.connected, "reconnects": self.reconnects,
+                "dropped_events": self.dropped_events}
 
     # -- the reading thread -------------------------------------------------------
 
-    def _put(self, event: ReaderEvent) -> None:
-        assert self._loop is not None and self._queue is not None
-        queue = self._queue
+    def _put(self, event: ReaderEvent | None) -> None:
+        loop, queue = self._loop, self._queue
+        assert loop is not None and queue is not None
 
         def deliver() -> None:
-            if queue.full():
+            if event is None:  # the end marker always gets in: make room for it
+                while queue.full():
+                    queue.get_nowait()
+                    self.dropped_events += 1
+            elif queue.full():
                 self.dropped_events += 1
                 return
             queue.put_nowait(event)
 
         with contextlib.suppress(RuntimeError):  # the loop closed under us: we are stopping
-            self._loop.call_soon_threadsafe(deliver)
+            loop.call_soon_threadsafe(deliver)
 
     def _status(self, state: str, detail: str) -> None:
+        self.connected = state == "connected"
+        log.debug("serial reader %s %s: %s", self.reader_id, state, detail)
         self._put(ReaderStatus(self.reader_id, self.kind, state, detail, utcnow()))
+
+    def _refuse(self, reason: str) -> None:
+        self._put(CardRefused(self.reader_id, TECHNOLOGY, "", reason, "bad_swipe", utcnow()))
 
     def _open(self) -> serial.Serial:
         port = serial.Serial(
             self.cfg.port, baudrate=self.cfg.baudrate, bytesize=self.cfg.bytesize,
-            parity=PARITIES[self.cfg.parity], stopbits=self.cfg.stopbits, timeout=READ_TIMEOUT_S,
-            exclusive=True,
+            parity=PARITIES[self.cfg.parity], stopbits=self.cfg.stopbits,
+            timeout=0,  # non-blocking reads: the waiting is our select(), which close() can wake
+            write_timeout=WRITE_TIMEOUT_S, exclusive=True,  # a second process on the port would steal bytes
         )
         if self.cfg.framing == "msr605":
             port.write(MSR_RESET + MSR_READ_ISO)
         return port
 
     def _handle(self, result: Result, port: serial.Serial) -> None:
+        for error in result.errors:
+            log.debug("serial reader %s dropped a frame: %s", self.reader_id, error)
         for swipe in result.swipes:
             at = utcnow()
             try:
                 number = swipe.member_number(self.cfg.member_track)
             except FrameError as exc:
-                self._put(CardRefused(self.reader_id, "magstripe", "", str(exc), "bad_swipe", at))
+                self._refuse(str(exc))
                 continue
             event = self.intake.card(number, at)
+            if isinstance(event, CardRead):
+                log.debug("serial reader %s read %s", self.reader_id, event.masked)
             if event is not None:
                 self._put(event)
         if self.cfg.framing == "msr605" and (result.swipes or result.errors):
-            for exc in result.errors:  # the reader's own status: worth telling the cashier
-                self._put(CardRefused(self.reader_id, "magstripe", "", str(exc), "bad_swipe", utcnow()))
-            port.write(MSR_READ_ISO)  # re-arm for the next swipe
+            for error in result.errors:  # the reader's own status or a broken answer
+                self._refuse(str(error))
+            if result.errors and not result.swipes:
+                self._stop.wait(MSR605_ERROR_REARM_S)
+                port.write(MSR_RESET + MSR_READ_ISO)
+            else:
+                port.write(MSR_READ_ISO)  # re-arm for the next swipe
 
     def _serve(self, port: serial.Serial) -> None:
-        last_byte = 0.0
-        pending = False
-        idle_s = self.cfg.idle_flush_ms / 1000
+        fd = port.fileno()
+        last_byte: float | None = None  # set while a swipe may still be arriving
         while not self._stop.is_set():
-            data = port.read(min(max(port.in_waiting, 1), READ_CHUNK_MAX))
-            now = time.monotonic()
-            if data:
+            timeout = IDLE_WAIT_S if last_byte is None else max(0.0, last_byte + self._idle_s - time.monotonic())
+            ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
+            if self._wake_r in ready:
+                continue  # close(): the loop condition ends it
+            if fd in ready:
+                data = port.read(READ_CHUNK_MAX)  # pyserial raises on EIO/EOF: the device is gone
                 self._handle(self.decoder.feed(data), port)
-                last_byte, pending = now, True
-            elif pending and now - last_byte >= idle_s:
+                last_byte = time.monotonic()
+            elif last_byte is not None:
                 self._handle(self.decoder.flush(), port)
-                pending = False
+                last_byte = None
 
     def _run(self) -> None:
         backoff = 0.0
         announced_down = False
-        while not self._stop.is_set():
-            try:
-                port = self._open()
-            except (serial.SerialException, OSError) as exc:
-                if not announced_down:
-                    self._status("disconnected", f"cannot open {self.cfg.port}: {exc}")
+        try:
+            while not self._stop.is_set():
+                try:
+                    port = self._open()
+                except (serial.SerialException, OSError) as exc:
+                    if not announced_down:
+                        self._status("disconnected", f"cannot open {self.cfg.port}: {exc}")
+                        announced_down = True
+                    backoff = next_backoff(backoff)
+                    self._stop.wait(backoff)
+                    continue
+                if announced_down:
+                    self.reconnects += 1
+                backoff, announced_down = 0.0, False
+                self.decoder.reset()  # nothing half-received before an unplug joins the next swipe
+                self._status("connected", f"{self.cfg.port} at {self.cfg.baudrate} baud, {self.cfg.framing}")
+                try:
+                    self._serve(port)
+                except (serial.SerialException, OSError) as exc:
+                    self._status("disconnected", f"{self.cfg.port} went away: {exc}")
                     announced_down = True
-                backoff = next_backoff(backoff)
-                self._stop.wait(backoff)
-                continue
-            backoff, announced_down = 0.0, False
-            self._status("connected", f"{self.cfg.port} at {self.cfg.baudrate} baud, {self.cfg.framing}")
-            try:
-                self._serve(port)
-            except (serial.SerialException, OSError) as exc:
-                self._status("disconnected", f"{self.cfg.port} went away: {exc}")
-                announced_down = True
-            finally:
-                with contextlib.suppress(Exception):
-                    port.close()
+                finally:
+                    with contextlib.suppress(Exception):
+                        port.close()
+        finally:
+            self.connected = False
+            self._put(None)
+            with self._wake_lock:
+                for fd in (self._wake_r, self._wake_w):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                self._wake_r = self._wake_w = -1
 
     # -- the asyncio side ---------------------------------------------------------
 
     async def events(self) -> AsyncIterator[ReaderEvent]:
+        if self._closed:
+            return
+        if self._thread is not None:
+            raise RuntimeError(f"reader {self.reader_id}: events() is already being read")
         self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(QUEUE_EVENTS_MAX)
-        self._stop.clear()
+        self._queue = queue = asyncio.Queue(QUEUE_EVENTS_MAX)
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"serial-{self.reader_id}", daemon=True)
         self._thread.start()
-        queue = self._queue
-        while not self._stop.is_set():
-            try:
-                yield await asyncio.wait_for(queue.get(), timeout=0.25)
-            except asyncio.TimeoutError:
-                continue
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            self._signal_stop()  # the consumer went away without close(): release the port too
 
-    @property
-    def counters(self) -> Any:
-        return self.decoder.counters
+    def _signal_stop(self) -> None:
+        self._stop.set()
+        with self._wake_lock, contextlib.suppress(OSError):
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"x")
 
     async def close(self) -> None:
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            await asyncio.to_thread(thread.join, 2.0)
+        """Stop reading and release the port; returns within CLOSE_JOIN_TIMEOUT_S. Idempotent."""
+        self._closed = True
+        if self._thread is None:
+            return
+        self._signal_stop()
+        thread = self._thread
+        if thread.is_alive():
+            await asyncio.to_thread(thread.join, CLOSE_JOIN_TIMEOUT_S)

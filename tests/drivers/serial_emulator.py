@@ -1,18 +1,28 @@
 """A magnetic stripe reader on a socat PTY pair: the driver opens `port`, the test
-writes the reader's bytes into the other end. Killing socat is an unplug."""
+writes the reader's bytes into the other end. Killing socat is an unplug.
+
+    socat -d -d pty,raw,echo=0,link=<port> pty,raw,echo=0,link=<device>
+
+Msr605Device plays an MSR206/605/606 on the device end: it listens for the driver's
+`ESC a` (reset) and `ESC r` (ISO read) and answers a swipe only when armed, as the
+real reader does.
+"""
 
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-LINK_TIMEOUT_S = 10.0
+LINK_TIMEOUT_S = 10.0  # socat creates its links in milliseconds; this is for a loaded CI machine
+COMMAND_POLL_S = 0.02  # how often the MSR605 emulator looks at its stop flag
 
 
 def need_socat() -> str:
@@ -57,6 +67,13 @@ class PtyReader:
         assert self.fd is not None
         os.write(self.fd, data)
 
+    def write_split(self, data: bytes, *at: int, gap_s: float = 0.002) -> None:
+        """`data` in pieces cut at the given offsets, with a pause between them."""
+        cuts = [0, *at, len(data)]
+        for a, b in zip(cuts, cuts[1:]):
+            self.write(data[a:b])
+            time.sleep(gap_s)
+
     def write_bytewise(self, data: bytes, gap_s: float = 0.0005) -> None:
         for i in range(len(data)):
             self.write(data[i:i + 1])
@@ -84,3 +101,67 @@ def msr605_answer(*tracks: bytes | None, status: bytes = b"0") -> bytes:
     for number, data in enumerate(tracks, start=1):
         body += b"\x1b" + bytes([number]) + (data if data is not None else b"\x1b+")
     return b"\x1bs" + body + b"?\x1c\x1b" + status
+
+
+def noise(n: int, seed: int = 7) -> bytes:
+    """Line noise that opens no frame: no sentinels, STX, ETX, CR or LF."""
+    forbidden = set(b"%;+?\x02\x03\r\n")
+    out, x = bytearray(), seed
+    while len(out) < n:
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        if (x >> 16) & 0xFF not in forbidden:
+            out.append((x >> 16) & 0xFF)
+    return bytes(out)
+
+
+class Msr605Device:
+    """An MSR605 on the device end of the PTY: commands in, answers out when armed."""
+
+    def __init__(self, pty: PtyReader) -> None:
+        self.pty = pty
+        self.commands: list[bytes] = []
+        self._armed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def start(self) -> "Msr605Device":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _listen(self) -> None:
+        pending = b""
+        while not self._stop.is_set():
+            fd = self.pty.fd
+            if fd is None:
+                return
+            try:
+                ready, _, _ = select.select([fd], [], [], COMMAND_POLL_S)
+                if not ready:
+                    continue
+                pending += os.read(fd, 64)
+            except OSError:
+                return  # unplugged
+            while len(pending) >= 2:
+                if pending[0] != 0x1B:
+                    pending = pending[1:]
+                    continue
+                command, pending = pending[:2], pending[2:]
+                self.commands.append(command)
+                if command == b"\x1ba":
+                    self._armed.clear()  # reset: no read pending
+                elif command == b"\x1br":
+                    self._armed.set()
+
+    def wait_armed(self, timeout_s: float = 5.0) -> bool:
+        return self._armed.wait(timeout_s)
+
+    def swipe(self, answer: bytes, timeout_s: float = 5.0) -> None:
+        """Answer the pending read command with `answer` (see msr605_answer)."""
+        if not self._armed.wait(timeout_s):
+            raise AssertionError(f"the driver never sent ESC r (commands so far: {self.commands})")
+        self._armed.clear()
+        self.pty.write(answer)

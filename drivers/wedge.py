@@ -30,7 +30,7 @@ _SHIFTED = {2: "!", 3: "@", 4: "#", 5: "$", 6: "%", 7: "^", 8: "&", 9: "*", 10: 
 _LETTERS = dict(zip((16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 35, 36, 37, 38,
                      44, 45, 46, 47, 48, 49, 50), "qwertyuiopasdfghjklzxcvbnm"))
 KEY_DOWN, KEY_UP = 1, 0
-QUEUE_EVENTS_MAX = 256
+IDLE_FLUSH_S = 0.05  # wedges type a swipe in one burst; this much quiet ends it
 
 
 class Keymap:
@@ -80,6 +80,10 @@ class WedgeReader(Reader):
                 out.append(event)
         return out
 
+    def flush(self) -> list[ReaderEvent]:
+        """The reader went quiet: what was typed so far is the whole swipe."""
+        return self._events_of(self.decoder.flush())
+
     def type_keys(self, keys: list[tuple[int, int]]) -> list[ReaderEvent]:
         """Key events in, card events out (what the device loop does; also for tests)."""
         data = b"".join(self.keymap.feed(code, value) for code, value in keys)
@@ -109,7 +113,13 @@ class WedgeReader(Reader):
             backoff = 0.0
             yield ReaderStatus(self.reader_id, self.kind, "connected", self.cfg.device, utcnow())
             try:
-                async for ev in self._device.async_read_loop():
+                while not self._closed.is_set():
+                    try:
+                        ev = await asyncio.wait_for(self._device.async_read_one(), timeout=IDLE_FLUSH_S)
+                    except asyncio.TimeoutError:  # quiet: a swipe without an end mark is complete
+                        for event in self.flush():
+                            yield event
+                        continue
                     if ev.type == evdev.ecodes.EV_KEY:
                         for event in self.type_keys([(ev.code, ev.value)]):
                             yield event

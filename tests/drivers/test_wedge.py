@@ -47,6 +47,13 @@ def test_typed_tracks_become_a_card_read() -> None:
     assert [type(e) for e in events] == [CardRead] and events[0].number == MEMBER
 
 
+def test_a_swipe_without_its_member_track_ends_when_the_reader_goes_quiet() -> None:
+    r = reader()
+    assert r.type_keys(keys_for(encode_track(1, MEMBER, "AHMADI/SARA") + "\n")) == []  # track 2 may follow
+    events = r.flush()
+    assert [type(e) for e in events] == [CardRead] and events[0].number == MEMBER
+
+
 def test_a_bank_card_typed_by_a_wedge_is_refused_masked() -> None:
     events = reader().type_keys(keys_for(encode_track(2, "4111111111111111", "29") + "\n"))
     assert isinstance(events[0], CardRefused) and events[0].masked == "411111******1111"

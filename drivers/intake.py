@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from drivers.cards import CardPolicy, Deduper, mask
-from drivers.errors import CardRejected
+from drivers.errors import CardRejected, FrameError
 from drivers.events import CardRead, CardRefused
+from drivers.magstripe import Swipe
 
 
 class Intake:
@@ -26,3 +27,12 @@ class Intake:
         except CardRejected as exc:
             return CardRefused(self.reader_id, self.technology, mask(number), str(exc), exc.code, at)
         return CardRead(self.reader_id, self.technology, accepted, mask(accepted), at)
+
+    def swipe(self, swipe: Swipe, member_track: int, at: datetime) -> CardRead | CardRefused | None:
+        """The event for a magnetic stripe swipe: its member number, or a refusal that
+        tells the cashier to swipe again when no track could be read."""
+        try:
+            number = swipe.member_number(member_track)
+        except FrameError as exc:
+            return CardRefused(self.reader_id, self.technology, "", str(exc), "bad_swipe", at)
+        return self.card(number, at)

@@ -28,7 +28,6 @@ import serial
 from drivers.base import Reader, next_backoff, utcnow
 from drivers.cards import CardPolicy, Deduper
 from drivers.config import SerialReaderConfig
-from drivers.errors import FrameError
 from drivers.events import CardRead, CardRefused, ReaderEvent, ReaderStatus
 from drivers.framing import MSR_READ_ISO, MSR_RESET, AsciiDecoder, Counters, Msr605Decoder, Result
 from drivers.intake import Intake
@@ -130,13 +129,7 @@ class SerialReader(Reader):
         for error in result.errors:
             log.debug("serial reader %s dropped a frame: %s", self.reader_id, error)
         for swipe in result.swipes:
-            at = utcnow()
-            try:
-                number = swipe.member_number(self.cfg.member_track)
-            except FrameError as exc:
-                self._refuse(str(exc))
-                continue
-            event = self.intake.card(number, at)
+            event = self.intake.swipe(swipe, self.cfg.member_track, utcnow())
             if isinstance(event, CardRead):
                 log.debug("serial reader %s read %s", self.reader_id, event.masked)
             if event is not None:

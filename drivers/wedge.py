@@ -17,8 +17,7 @@ from typing import Any
 
 from drivers.base import Reader, next_backoff, utcnow
 from drivers.cards import CardPolicy, Deduper
-from drivers.errors import FrameError
-from drivers.events import CardRefused, ReaderEvent, ReaderStatus
+from drivers.events import ReaderEvent, ReaderStatus
 from drivers.framing import AsciiDecoder, Result
 from drivers.intake import Intake
 
@@ -67,18 +66,8 @@ class WedgeReader(Reader):
         self._device: Any = None
 
     def _events_of(self, result: Result) -> list[ReaderEvent]:
-        out: list[ReaderEvent] = []
-        for swipe in result.swipes:
-            at = utcnow()
-            try:
-                number = swipe.member_number(self.cfg.member_track)
-            except FrameError as exc:
-                out.append(CardRefused(self.reader_id, "magstripe", "", str(exc), "bad_swipe", at))
-                continue
-            event = self.intake.card(number, at)
-            if event is not None:
-                out.append(event)
-        return out
+        events = (self.intake.swipe(swipe, self.cfg.member_track, utcnow()) for swipe in result.swipes)
+        return [e for e in events if e is not None]
 
     def flush(self) -> list[ReaderEvent]:
         """The reader went quiet: what was typed so far is the whole swipe."""

@@ -25,7 +25,6 @@ from ledger.planning import Plan, build_snapshot, plan_sale
 from ledger.schema import balances, entries, members, sale_lines, sales
 from ledger.timefmt import format_utc
 from ledger.types import (
-    AwardLine,
     RefundRequest,
     RefundResult,
     SaleRequest,

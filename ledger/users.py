@@ -7,6 +7,7 @@ for five minutes. Every change to a user, and every lock-out, is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -17,6 +18,9 @@ from ledger.errors import LedgerError, ValidationFailed
 from ledger.schema import ROLES, users
 from ledger.types import require_text
 from ledger.writer import audit
+
+if TYPE_CHECKING:
+    from ledger.service import Ledger
 
 PIN_FAILURES_MAX = 5
 LOCKOUT = timedelta(minutes=5)

@@ -6,7 +6,7 @@ point, percent), so the engine never rounds a float.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 

@@ -204,9 +204,8 @@ class SyncClient:
         with self.ledger.write("applying the hub's answer") as conn:
             raw = Raw(conn)
             acked = [str(x) for x in answer.get("acked") or []]
-            for i in range(0, len(acked), 500):
-                chunk = acked[i:i + 500]
-                raw.run(f"DELETE FROM outbox WHERE entry_id IN ({', '.join('?' for _ in chunk)})", tuple(chunk))
+            if acked:  # one statement for the whole batch (SQLite's json_each), not one per id
+                raw.run("DELETE FROM outbox WHERE entry_id IN (SELECT value FROM json_each(?))", (json.dumps(acked),))
             for m in answer.get("members") or []:
                 if raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (m["id"],)) is None:
                     if raw.one_or_none("SELECT 1 FROM members WHERE mobile = ?", (m["mobile"],)) is not None:

@@ -64,9 +64,14 @@ def create_hub_app(hub: Hub) -> FastAPI:
 
     @app.post("/v1/sync")
     async def sync_(request: Request) -> JSONResponse:
-        body, data = await _json_body(request)
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > REQUEST_BYTES_MAX:
+            raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
+        # who sent it first: nothing of an unsigned or forged body is parsed
         headers = {k.lower(): v for k, v in request.headers.items()}
-        terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path, body)
+        terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path,
+                                                  await request.body())
+        _, data = await _json_body(request)
         answer = await anyio.to_thread.run_sync(hub.sync, terminal, data)
         return JSONResponse(answer)
 

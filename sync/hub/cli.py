@@ -52,9 +52,12 @@ def _hub(db_url: str):  # type: ignore[no-untyped-def]
               help="Worker processes (PostgreSQL only: SQLite has one writer).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--db", "serve_db", default=None, help="Database URL (the same as the group's --db).")
 @click.pass_obj
-def serve(db_url: str, host: str, port: int, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
+def serve(db_url: str, host: str, port: int, workers: int, tls_cert: str | None, tls_key: str | None,
+          serve_db: str | None) -> None:
     """Serve the sync API until SIGTERM."""
+    db_url = serve_db or db_url
     import logging
     import os
 

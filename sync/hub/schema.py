@@ -29,6 +29,12 @@ metadata = MetaData(naming_convention={
 
 TIME = String(27)  # the ledger's UTC text form (ledger.timefmt)
 
+stores = Table(
+    "stores", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("created_at", TIME, nullable=False),
+)
+
 terminals = Table(
     "terminals", metadata,
     Column("id", String(64), primary_key=True),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -24,6 +24,7 @@ from ledger.chain import entry_hash
 from ledger.timefmt import format_utc
 from sync import signing
 from sync.errors import HubRefused
+from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     balances,
     cards,
@@ -34,6 +35,7 @@ from sync.hub.schema import (
     members,
     nonces,
     rulesets,
+    stores,
     terminals,
 )
 
@@ -72,20 +74,39 @@ _COPY_COLUMNS = ", ".join(ENTRY_FIELDS)
 
 
 def _insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """New entries, ignoring any already present. On PostgreSQL through COPY into a
-    temporary table and one INSERT ... SELECT (a tenth of the time of row inserts)."""
+    """New entries. The caller holds the terminal's row lock and has checked that each
+    follows the last stored seq, so none can be present: on PostgreSQL they go in by
+    COPY straight into the table (a clash, only possible for a forged id, fails the
+    whole batch through the unique index)."""
     if conn.dialect.name != "postgresql":
         _insert_ignore(conn, entries, rows)
         return
+    import psycopg
+
     cur = conn.connection.driver_connection.cursor()
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS incoming_entries ON COMMIT DELETE ROWS AS "
-                f"SELECT {_COPY_COLUMNS} FROM entries WITH NO DATA")
-    with cur.copy(f"COPY incoming_entries ({_COPY_COLUMNS}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(tuple(row[k] for k in ENTRY_FIELDS))
-    cur.execute(f"INSERT INTO entries ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM incoming_entries "
-                "ORDER BY seq ON CONFLICT DO NOTHING")
-    cur.execute("DELETE FROM incoming_entries")  # a retried transaction starts clean too
+    try:
+        with cur.copy(f"COPY entries ({_COPY_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[k] for k in ENTRY_FIELDS))
+    except psycopg.errors.UniqueViolation:
+        raise HubRefused("an entry id of this batch is already taken by another entry", 409,
+                         "entry_conflict") from None
+    except psycopg.errors.DataError as exc:
+        raise HubRefused(f"the database refused a value of the batch: {str(exc)[:200]}", 422,
+                         "bad_payload") from None
+
+
+def _limits(table: Any, fields: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    return tuple((f, table.c[f].type.length) for f in fields if getattr(table.c[f].type, "length", None))
+
+
+# (payload key, fields, text limits): the same limits on SQLite (which does not enforce
+# them) as on PostgreSQL, computed once
+_SHAPES = (("entries", ENTRY_FIELDS, _limits(entries, ENTRY_FIELDS)),
+           ("members", MEMBER_FIELDS, _limits(members, MEMBER_FIELDS)),
+           ("cards", CARD_FIELDS, _limits(cards, CARD_FIELDS)),
+           ("gift_cards", GIFT_FIELDS, _limits(gift_cards, GIFT_FIELDS)))
+_SCALARS = (str, int, type(None))
 
 
 def _payload_problem(payload: dict[str, Any]) -> str | None:
@@ -93,21 +114,22 @@ def _payload_problem(payload: dict[str, Any]) -> str | None:
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return f"{key} must be a whole number of at least 0"
-    for key, fields, table in (("entries", ENTRY_FIELDS, entries), ("members", MEMBER_FIELDS, members),
-                               ("cards", CARD_FIELDS, cards), ("gift_cards", GIFT_FIELDS, gift_cards)):
+    for key, fields, limits in _SHAPES:
         rows = payload.get(key) or []
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        if not isinstance(rows, list):
             return f"{key} must be a list of objects"
         for row in rows:
-            missing = [f for f in fields if f not in row]
-            if missing:
-                return f"a row of {key} lacks {', '.join(missing[:3])}"
-            bad = [f for f in fields if row[f] is not None and not isinstance(row[f], (str, int))]
-            if bad or any(isinstance(row[f], bool) for f in fields):
-                return f"a row of {key} has a value that is neither text nor a whole number ({', '.join(bad[:3])})"
-            for f in fields:  # the same limits on SQLite (which does not enforce them) as on PostgreSQL
-                limit = getattr(table.c[f].type, "length", None)
-                if limit and isinstance(row[f], str) and len(row[f]) > limit:
+            if type(row) is not dict:
+                return f"{key} must be a list of objects"
+            try:
+                values = [row[f] for f in fields]
+            except KeyError as exc:
+                return f"a row of {key} lacks {exc.args[0]}"
+            if not all(type(v) in _SCALARS for v in values):  # bool, float, list...: refused
+                return f"a row of {key} has a value that is neither text nor a whole number"
+            for f, limit in limits:
+                value = row[f]
+                if value is not None and len(value) > limit:
                     return f"{key}.{f} is longer than {limit} characters"
     return None
 
@@ -134,6 +156,7 @@ class Hub:
         code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
         at = self.clock()
         with self.engine.begin() as conn:
+            _insert_ignore(conn, stores, [{"code": store, "created_at": format_utc(at)}])
             conn.execute(insert(enrolment_codes).values(code_hash=_hash_code(code), store=store,
                                                         created_at=format_utc(at),
                                                         expires_at=format_utc(at + ENROLMENT_CODE_TTL)))
@@ -199,12 +222,9 @@ class Hub:
                 self.metrics.refused["revoked"] += 1
                 raise HubRefused(f"terminal {terminal} is revoked", 403, "revoked")
             conn.execute(nonces.delete().where(nonces.c.seen_at < int(now) - 2 * signing.SKEW_MAX_S))
-            seen = conn.execute(select(nonces.c.nonce).where(nonces.c.terminal == terminal,
-                                                             nonces.c.nonce == nonce)).first()
-            if seen is not None:
+            if not claim_nonce(conn, terminal, nonce, int(now)):
                 self.metrics.refused["replayed"] += 1
                 raise HubRefused("this request was already received (a reused nonce)", 401, "replayed")
-            conn.execute(insert(nonces).values(terminal=terminal, nonce=nonce, seen_at=int(now)))
         return terminal
 
     # -- sync -------------------------------------------------------------------------
@@ -221,13 +241,14 @@ class Hub:
         term = conn.execute(select(terminals.c.last_seq, terminals.c.last_hash)
                             .where(terminals.c.id == terminal).with_for_update()).one()
         last_seq, last_hash = int(term.last_seq), term.last_hash
-        ids = [str(e.get("id", "")) for e in batch]
+        ids = [e["id"] for e in batch]
+        # only a resend can hold entries the hub has: those with seq at or below the last one
+        resent = [e["id"] for e in batch if isinstance(e["seq"], int) and e["seq"] <= last_seq]
         known = {r.id: r for r in conn.execute(select(entries.c.id, entries.c.seq, entries.c.hash)
-                                                .where(entries.c.id.in_(ids)))} if ids else {}
+                                                .where(entries.c.id.in_(resent)))} if resent else {}
         fresh: list[dict[str, Any]] = []
         deltas: dict[str, int] = {}
-        for raw in batch:
-            entry = {k: raw.get(k) for k in ENTRY_FIELDS}
+        for entry in batch:  # shape already checked by _payload_problem
             if entry["terminal_code"] != terminal:
                 raise HubRefused(f"entry {entry['id']} belongs to terminal {entry['terminal_code']}, "
                                  f"not to {terminal}", 422, "foreign_entry")
@@ -245,11 +266,12 @@ class Hub:
             if entry["prev_hash"] != last_hash or entry_hash(entry) != entry["hash"]:
                 raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) breaks the terminal's hash chain",
                                  422, "chain_broken")
-            fresh.append(entry)
+            fresh.append({k: entry[k] for k in ENTRY_FIELDS})  # no stray keys reach the insert
             last_seq, last_hash = entry["seq"], entry["hash"]
             if entry["member_id"] and entry["points"]:
                 deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
         if fresh:
+            hold_ingest_order(conn)  # until commit: ingest ids become visible in order
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
                          .values(last_seq=last_seq, last_hash=last_hash))
@@ -259,23 +281,23 @@ class Hub:
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=[balances.c.member_id],
                     set_={"points": balances.c.points + stmt.excluded.points}),
-                    [{"member_id": k, "points": v} for k, v in deltas.items()])
+                    [{"member_id": k, "points": deltas[k]} for k in sorted(deltas)])
         self.metrics.ingested += len(fresh)
         return ids
 
     def _upsert_directory(self, conn: Connection, payload: dict[str, Any]) -> None:
-        for raw in payload.get("members") or []:
+        for raw in sorted(payload.get("members") or [], key=lambda r: r["id"]):
             row = {k: raw.get(k) for k in MEMBER_FIELDS}
-            current = conn.execute(select(members).where(members.c.id == row["id"])).one_or_none()
+            current = conn.execute(select(members).where(members.c.id == row["id"]).with_for_update()).one_or_none()
             if current is None:
                 conn.execute(insert(members).values(**row, rev=self._next_rev(conn)))
             elif any(getattr(current, k) != row[k] for k in ("name", "mobile", "birth_date", "segment")):
                 conn.execute(update(members).where(members.c.id == row["id"])
                              .values(**{k: row[k] for k in ("name", "mobile", "birth_date", "segment")},
                                      rev=self._next_rev(conn)))
-        for raw in payload.get("cards") or []:
+        for raw in sorted(payload.get("cards") or [], key=lambda r: r["number"]):
             row = {k: raw.get(k) for k in CARD_FIELDS}
-            current = conn.execute(select(cards).where(cards.c.number == row["number"])).one_or_none()
+            current = conn.execute(select(cards).where(cards.c.number == row["number"]).with_for_update()).one_or_none()
             if current is None:
                 conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
                 continue
@@ -317,26 +339,13 @@ class Hub:
         directory_rev = int(payload.get("directory_rev") or 0)
         at = format_utc(self.clock())
         with self.engine.begin() as conn:
+            # this terminal's row first: one request per terminal at a time, and the lock order of ordering.py
+            conn.execute(select(terminals.c.id).where(terminals.c.id == terminal).with_for_update())
             self._upsert_directory(conn, payload)
             acked = self._ingest(conn, terminal, batch)
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
-            down = conn.execute(select(entries).where(entries.c.ingest_id > cursor,
-                                                      entries.c.terminal_code != terminal)
-                                .order_by(entries.c.ingest_id).limit(DOWNSTREAM_ENTRIES_MAX)).all()
-            new_cursor = max([cursor] + [r.ingest_id for r in down])
-            if len(down) < DOWNSTREAM_ENTRIES_MAX:
-                top = conn.execute(select(func.max(entries.c.ingest_id))).scalar()
-                new_cursor = max(new_cursor, int(top or 0))
-            directory = {
-                "members": [dict(r._mapping) for r in conn.execute(
-                    select(members).where(members.c.rev > directory_rev).order_by(members.c.rev))],
-                "cards": [dict(r._mapping) for r in conn.execute(
-                    select(cards).where(cards.c.rev > directory_rev).order_by(cards.c.rev))],
-                "gift_cards": [dict(r._mapping) for r in conn.execute(
-                    select(gift_cards).where(gift_cards.c.rev > directory_rev).order_by(gift_cards.c.rev))],
-            }
-            revs = [r["rev"] for rows in directory.values() for r in rows]
-            top_rev = conn.execute(select(counters.c.value).where(counters.c.name == "rev")).scalar()
+            down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
+            directory, new_rev = directory_changes(conn, directory_rev)
             ruleset = conn.execute(select(rulesets).order_by(rulesets.c.version.desc()).limit(1)).first()
             touched = {e.get("member_id") for e in batch if e.get("member_id")}
             member_balances = dict(conn.execute(select(balances.c.member_id, balances.c.points)
@@ -347,7 +356,7 @@ class Hub:
             "entries": [{k: getattr(r, k) for k in ENTRY_FIELDS} for r in down],
             "cursor": new_cursor,
             **directory,
-            "directory_rev": max([directory_rev, int(top_rev or 0)] + revs),
+            "directory_rev": new_rev,
             "balances": member_balances,
             "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
                                                      "toml": ruleset.toml},

@@ -110,6 +110,9 @@ def test_malformed_batches_are_refused_with_422_never_500(hub: Hub, hub_http: Te
         r, _, _ = _signed(hub_http, "T1", secret, body)
         assert r.status_code in (400, 422), (body, r.status_code, r.text)
         assert r.json()["code"] == "bad_payload"
-    not_json = hub_http.post("/v1/sync", content=b"{oops", headers={"content-type": "application/json"})
-    assert not_json.status_code == 400
+    unsigned_junk = hub_http.post("/v1/sync", content=b"{oops", headers={"content-type": "application/json"})
+    assert unsigned_junk.status_code == 401  # nothing unsigned is even parsed
+    signed_junk = hub_http.post("/v1/sync", content=b"{oops", headers=signing.signed_headers(
+        "T1", secret, "POST", "/v1/sync", b"{oops"))
+    assert signed_junk.status_code == 400 and signed_junk.json()["code"] == "invalid_json"
     assert hub_http.post("/v1/enroll", content=b"[]").status_code == 400

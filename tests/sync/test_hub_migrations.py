@@ -1,0 +1,45 @@
+"""The hub's migrations on SQLite and PostgreSQL: a database made by 0001 (terminals
+and codes present) upgrades to head with its stores filled in and the directory rev
+counter seeded; head downgrades to 0001 and upgrades again."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import insert, select, text
+
+from sync.hub.db import MIGRATIONS_DIR, create_hub_engine, upgrade
+from sync.hub.schema import counters, enrolment_codes, terminals
+
+
+def _alembic(engine) -> Config:  # type: ignore[no-untyped-def]
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def test_0002_fills_stores_and_seeds_the_rev_counter(hub_url: str) -> None:
+    engine = create_hub_engine(hub_url)
+    try:
+        cfg = _alembic(engine)
+        command.upgrade(cfg, "0001")
+        with engine.begin() as conn:
+            conn.execute(insert(terminals).values(id="T1", store="S1", secret="x" * 43, revoked=False,
+                                                  created_at="2026-03-01T09:00:00.000000Z", last_seq=0, last_hash=""))
+            conn.execute(insert(enrolment_codes).values(code_hash="a" * 64, store="S2",
+                                                        created_at="2026-03-02T09:00:00.000000Z",
+                                                        expires_at="2026-03-03T09:00:00.000000Z"))
+        upgrade(engine)
+        with engine.connect() as conn:
+            stores = conn.execute(text("SELECT code, created_at FROM stores ORDER BY code")).all()
+            rev = conn.execute(select(counters.c.value).where(counters.c.name == "rev")).scalar_one()
+        assert [tuple(r) for r in stores] == [("S1", "2026-03-01T09:00:00.000000Z"),
+                                              ("S2", "2026-03-02T09:00:00.000000Z")]
+        assert rev == 0
+        command.downgrade(cfg, "0001")
+        upgrade(engine)  # again: the seed does not double the counter row
+        with engine.connect() as conn:
+            assert conn.execute(select(counters.c.value).where(counters.c.name == "rev")).scalars().all() == [0]
+    finally:
+        engine.dispose()

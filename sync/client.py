@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,6 +45,16 @@ class Credentials:
     terminal: str
     store: str
     secret: str
+
+
+def tls_verify(ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """How to check the hub's certificate: against the given CA file, else the system's."""
+    if ca_bundle is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError) as exc:
+        raise HubUnreachable(f"cannot use the CA bundle {ca_bundle}: {exc}") from None
 
 
 def credentials_path(data_dir: Path) -> Path:

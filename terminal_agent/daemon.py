@@ -21,7 +21,7 @@ import uvicorn
 from ledger import backup as backups
 from ledger.errors import BackupError, LedgerError
 from ledger.service import Ledger
-from sync.client import SyncClient, load_credentials, run_sync_loop
+from sync.client import SyncClient, load_credentials, run_sync_loop, tls_verify
 from terminal_agent.api.app import create_app
 from terminal_agent.config import AgentConfig
 from terminal_agent.errors import AgentError
@@ -52,7 +52,7 @@ def _sync_client(rt: Runtime) -> SyncClient | None:
         log.warning("[sync] hub_url is set but this terminal is not enrolled: run `loyalty-agent enroll %s CODE`",
                     cfg.sync.hub_url)
         return None
-    verify: Any = str(cfg.resolve(cfg.sync.ca_bundle)) if cfg.sync.ca_bundle else True
+    verify = tls_verify(cfg.resolve(cfg.sync.ca_bundle) if cfg.sync.ca_bundle else None)
     creds = dataclasses.replace(creds, hub_url=cfg.sync.hub_url.rstrip("/"))  # the config says where the hub is
     client = SyncClient(rt.ledger, creds, batch_size=cfg.sync.batch_size, timeout_s=cfg.sync.timeout_s,
                         verify=verify)

@@ -9,6 +9,7 @@ import click
 import httpx
 
 from ledger.service import Ledger
+from sync.client import tls_verify
 from terminal_agent.commands.context import AgentContext, pass_ctx
 from terminal_agent.config import load_config
 from terminal_agent.errors import AlreadyRunning
@@ -42,7 +43,7 @@ def status(actx: AgentContext, as_json: bool) -> None:
     try:
         answer = httpx.get(f"{scheme}://{cfg.api.host}:{cfg.api.port}/v1/status",
                            headers={"Authorization": f"Bearer {token}"}, timeout=STATUS_TIMEOUT_S,
-                           verify=str(cfg.resolve(cfg.api.tls_cert)) if cfg.api.tls_cert else True)
+                           verify=tls_verify(cfg.resolve(cfg.api.tls_cert) if cfg.api.tls_cert else None))
         answer.raise_for_status()
         data = answer.json()
         data["running"] = True

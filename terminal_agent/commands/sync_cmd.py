@@ -13,8 +13,10 @@ from terminal_agent.commands.context import AgentContext, pass_ctx
 
 
 def _verify(actx: AgentContext) -> Any:
+    from sync.client import tls_verify
+
     cfg = actx.config
-    return str(cfg.resolve(cfg.sync.ca_bundle)) if cfg.sync.ca_bundle else True
+    return tls_verify(cfg.resolve(cfg.sync.ca_bundle) if cfg.sync.ca_bundle else None)
 
 
 def open_client(actx: AgentContext):  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -170,7 +171,8 @@ def test_tls_with_the_configured_ca_bundle(tmp_path: Path) -> None:
         deadline = time.monotonic() + READY_S
         while True:
             try:
-                if httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=str(cert), timeout=0.5).status_code == 200:
+                trust = ssl.create_default_context(cafile=str(cert))
+                if httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=trust, timeout=0.5).status_code == 200:
                     break
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, hub.log.read_text()

@@ -8,6 +8,8 @@ backoff, so one bad reader never stops the daemon or the others.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
@@ -34,6 +36,36 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop reading and release the device; safe to call twice."""
+
+
+class EventInbox:
+    """Events from a reader's thread to its asyncio consumer, through a bounded queue.
+
+    When the consumer falls behind, new events are dropped and counted rather than
+    held without limit; the end mark (None) always gets in, making room if it must.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[ReaderEvent | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def put(self, event: ReaderEvent | None) -> None:
+        """Safe from any thread."""
+        queue = self.queue
+
+        def deliver() -> None:
+            if event is None:
+                while queue.full():
+                    queue.get_nowait()
+                    self.dropped += 1
+            elif queue.full():
+                self.dropped += 1
+                return
+            queue.put_nowait(event)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed under us: we are stopping
+            self.loop.call_soon_threadsafe(deliver)
 
 
 def next_backoff(current: float) -> float:

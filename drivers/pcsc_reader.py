@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from smartcard import scard
 
 from drivers import apdu
-from drivers.base import Reader, next_backoff, utcnow
+from drivers.base import EventInbox, Reader, next_backoff, utcnow
 from drivers.cards import CardPolicy, Deduper
 from drivers.config import PcscReaderConfig
 from drivers.errors import CardCommandFailed
@@ -74,25 +74,19 @@ class PcscReader(Reader):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ctx: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[ReaderEvent] | None = None
+        self._inbox: EventInbox | None = None
         self._closed = False
-        self.dropped_events = 0
 
     # -- events -------------------------------------------------------------------
 
     def _put(self, event: ReaderEvent) -> None:
-        assert self._loop is not None and self._queue is not None
-        queue = self._queue
+        assert self._inbox is not None
+        self._inbox.put(event)
 
-        def deliver() -> None:
-            if queue.full():
-                self.dropped_events += 1
-                return
-            queue.put_nowait(event)
-
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(deliver)
+    @property
+    def dropped_events(self) -> int:
+        """Events lost because the consumer did not keep up."""
+        return self._inbox.dropped if self._inbox is not None else 0
 
     def _status(self, state: str, detail: str) -> None:
         log.info("pcsc reader %s %s: %s", self.reader_id, state, detail)
@@ -247,17 +241,19 @@ class PcscReader(Reader):
     async def events(self) -> AsyncIterator[ReaderEvent]:
         if self._closed or (self._thread is not None and self._thread.is_alive()):
             return  # closed for good, or another consumer already runs the thread
-        self._loop = asyncio.get_running_loop()
-        self._queue = queue = asyncio.Queue(QUEUE_EVENTS_MAX)
+        self._inbox = EventInbox(asyncio.get_running_loop(), QUEUE_EVENTS_MAX)
+        queue = self._inbox.queue
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"pcsc-{self.reader_id}", daemon=True)
         self._thread.start()
         try:
             while not self._stop.is_set():
                 try:
-                    yield await asyncio.wait_for(queue.get(), timeout=EVENTS_WAKE_S)
+                    event = await asyncio.wait_for(queue.get(), timeout=EVENTS_WAKE_S)
                 except asyncio.TimeoutError:
                     continue
+                if event is not None:  # this reader ends by _stop, never by an end mark
+                    yield event
         finally:  # the consumer went away without close(): the thread must not outlive it
             self._stop.set()
             self._cancel_wait()

@@ -25,7 +25,7 @@ from typing import Any
 
 import serial
 
-from drivers.base import Reader, next_backoff, utcnow
+from drivers.base import EventInbox, Reader, next_backoff, utcnow
 from drivers.cards import CardPolicy, Deduper
 from drivers.config import SerialReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderEvent, ReaderStatus
@@ -68,13 +68,11 @@ class SerialReader(Reader):
         self._stop = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[ReaderEvent | None] | None = None  # None: the stream ends
+        self._inbox: EventInbox | None = None  # None in the queue: the stream ends
         self._wake_r, self._wake_w = -1, -1  # wakes the thread's select(); -1 when closed
         self._wake_lock = threading.Lock()  # a closed fd number may be reused: never write to one
         self.connected = False
         self.reconnects = 0  # times the port came back after being lost
-        self.dropped_events = 0  # events lost because the consumer did not keep up
 
     # -- counters -----------------------------------------------------------------
 
@@ -90,21 +88,13 @@ class SerialReader(Reader):
     # -- the reading thread -------------------------------------------------------
 
     def _put(self, event: ReaderEvent | None) -> None:
-        loop, queue = self._loop, self._queue
-        assert loop is not None and queue is not None
+        assert self._inbox is not None
+        self._inbox.put(event)
 
-        def deliver() -> None:
-            if event is None:  # the end marker always gets in: make room for it
-                while queue.full():
-                    queue.get_nowait()
-                    self.dropped_events += 1
-            elif queue.full():
-                self.dropped_events += 1
-                return
-            queue.put_nowait(event)
-
-        with contextlib.suppress(RuntimeError):  # the loop closed under us: we are stopping
-            loop.call_soon_threadsafe(deliver)
+    @property
+    def dropped_events(self) -> int:
+        """Events lost because the consumer did not keep up."""
+        return self._inbox.dropped if self._inbox is not None else 0
 
     def _status(self, state: str, detail: str) -> None:
         self.connected = state == "connected"
@@ -202,8 +192,8 @@ class SerialReader(Reader):
             return
         if self._thread is not None:
             raise RuntimeError(f"reader {self.reader_id}: events() is already being read")
-        self._loop = asyncio.get_running_loop()
-        self._queue = queue = asyncio.Queue(QUEUE_EVENTS_MAX)
+        self._inbox = EventInbox(asyncio.get_running_loop(), QUEUE_EVENTS_MAX)
+        queue = self._inbox.queue
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"serial-{self.reader_id}", daemon=True)
         self._thread.start()

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select, update
 
 from ledger.rules import Lot, expiry_outlook, reviewed_tier
 from ledger.schema import balances, entries, members
-from ledger.snapshots import earned_since, signed_spend
+from ledger.snapshots import tier_window
 from ledger.writer import NewEntry, append_entries, audit
 
 if TYPE_CHECKING:
@@ -97,8 +97,7 @@ def review_tiers(ledger: "Ledger", actor: str) -> list[tuple[str, str, str]]:
         since = at - timedelta(days=policy.window_days)
         with ledger.write("reviewing tiers") as conn:
             old = conn.execute(select(members.c.tier).where(members.c.id == member_id)).scalar_one()
-            spend = max(int(conn.execute(signed_spend(since, member_id)).scalar_one()), 0)
-            points = max(int(conn.execute(earned_since(member_id, since)).scalar_one()), 0)
+            spend, points = tier_window(conn, member_id, since)
             new = reviewed_tier(ledger.ruleset, spend, points)
             if new == old:
                 continue

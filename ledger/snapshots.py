@@ -6,34 +6,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, func, or_, select
+from sqlalchemy import Connection, Row
 
 from ledger.db import Raw
 from ledger.rules import MemberSnapshot, Ruleset
 from ledger.rules.dates import local_date
-from ledger.schema import entries, sales
 from ledger.timefmt import format_utc, parse_utc
 
 RECENT_VISITS_MAX = 1000  # streaks count a few visits; this bounds a pathological history
-EARNING_KINDS = ("earn", "bonus")
 
 
 def local_midnight(at: datetime, offset_minutes: int) -> datetime:
     day = local_date(at, offset_minutes)
     return datetime(day.year, day.month, day.day, tzinfo=at.tzinfo) - timedelta(minutes=offset_minutes)
-
-
-def signed_spend(since: datetime | None, member_id: str) -> Any:
-    signed = case((sales.c.kind == "refund", -sales.c.amount), else_=sales.c.amount)
-    query = select(func.coalesce(func.sum(signed), 0)).where(sales.c.member_id == member_id)
-    return query if since is None else query.where(sales.c.created_at >= since)
-
-
-def earned_since(member_id: str, since: datetime) -> Any:
-    earning = or_(entries.c.kind.in_(EARNING_KINDS),
-                  and_(entries.c.kind == "reverse", entries.c.rule_id == "reverse-earn"))
-    return select(func.coalesce(func.sum(entries.c.points), 0)).where(
-        entries.c.member_id == member_id, earning, entries.c.created_at >= since)
 
 
 # The till's hot path: four plain SQL statements (no expression building per sale).
@@ -62,6 +47,16 @@ SELECT rule_id, count(*), max(created_at) FROM entries
 WHERE member_id = ? AND kind = 'bonus' AND rule_id IS NOT NULL GROUP BY rule_id
 """
 _BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
+
+
+def tier_window(conn: Connection, member_id: str, since: datetime) -> tuple[int, int]:
+    """(net Rial spent, points earned) since `since`: what tiers are earned by, with
+    the same SQL a sale's snapshot uses, so the review and the till never disagree."""
+    raw = Raw(conn)
+    start = format_utc(since)
+    spend = raw.one(_SALES_SQL, (start, member_id))[4]
+    points = raw.one(_EARNED_SQL, (start, start, member_id, start))[0]
+    return max(int(spend), 0), max(int(points), 0)
 
 
 def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: Ruleset) -> MemberSnapshot:

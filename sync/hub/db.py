@@ -40,6 +40,13 @@ def create_hub_engine(url: str, **kwargs: Any) -> Engine:
         raise HubError(f"cannot use the hub database {url!r}: {exc}") from None
 
 
+def dialect_insert(conn: Any, table: Any) -> Any:
+    """INSERT with ON CONFLICT support, for the connection's database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
 def upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config

@@ -32,8 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from sync.hub.db import dialect_insert
 from sync.hub.schema import cards, counters, entries, gift_cards, members, nonces
 
 # pg_advisory_xact_lock takes a bigint; this one is "loyalty" in ASCII. Nothing else
@@ -80,7 +80,6 @@ def claim_nonce(conn: Connection, terminal: str, nonce: str, seen_at: int) -> bo
     """Record a request's nonce; False if it was already there. One statement, so two
     copies of one request arriving at once cannot both pass (the second waits for the
     first's commit on PostgreSQL, and then finds the row)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stored = conn.execute(dialect.insert(nonces).values(terminal=terminal, nonce=nonce, seen_at=seen_at)
+    stored = conn.execute(dialect_insert(conn, nonces).values(terminal=terminal, nonce=nonce, seen_at=seen_at)
                           .on_conflict_do_nothing().returning(nonces.c.nonce)).first()
     return stored is not None  # (rowcount is -1 here on psycopg: RETURNING says it)

@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.chain import entry_hash
 from ledger.timefmt import format_utc
 from sync import signing
 from sync.errors import HubRefused
+from sync.hub.db import dialect_insert
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     balances,
@@ -66,8 +66,7 @@ def _hash_code(code: str) -> str:
 def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
 
 
 _COPY_COLUMNS = ", ".join(ENTRY_FIELDS)
@@ -276,8 +275,7 @@ class Hub:
             conn.execute(update(terminals).where(terminals.c.id == terminal)
                          .values(last_seq=last_seq, last_hash=last_hash))
             if deltas:  # one pipelined upsert, not a round trip per member
-                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-                stmt = dialect.insert(balances)
+                stmt = dialect_insert(conn, balances)
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=[balances.c.member_id],
                     set_={"points": balances.c.points + stmt.excluded.points}),

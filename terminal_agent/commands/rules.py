@@ -87,12 +87,10 @@ def _basket(path: Path) -> tuple[tuple[Any, ...], int]:
 def explain(actx: AgentContext, who: str, basket_path: Path, lang: str | None) -> None:
     """What a basket would earn for a member, rule by rule, without writing anything."""
     from ledger.sales import quote
-    from ledger.service import Ledger
 
     lines, redeem = _basket(basket_path)
-    cfg = actx.config
-    lang = lang or ("fa" if cfg.agent.locale == "fa" else "en")
-    led = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal, ruleset=_ruleset(actx))
+    lang = lang or ("fa" if actx.config.agent.locale == "fa" else "en")
+    led = _open(actx)
     try:
         plan = quote(led, who, lines, redeem)
     finally:

@@ -12,12 +12,14 @@ tier upgrade, referral for the referrer, and the offers still open as suggestion
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from operator import attrgetter, mul
+from typing import Any
 
 from ledger.rules.dates import anniversary, jalali, local_date
 from ledger.rules.model import Basket, MemberSnapshot, Offer, Plan, PlanLine, Ruleset, Season, Suggestion
-from ledger.rules.text import en, persian_numbers
+from ledger.rules.text import en, fa, persian_numbers
 
 
 def season_at(ruleset: Ruleset, day: date) -> Season | None:
@@ -27,58 +29,134 @@ def season_at(ruleset: Ruleset, day: date) -> Season | None:
     return None
 
 
-_MAPS: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
-_MAPS_MAX = 64  # tables kept; a terminal runs one, the hub a few versions
+_LOOKUP_MAX = 50_000  # (sku, category) pairs remembered per table before starting over
+_NOTES_MAX = 1_024  # sets of odd categories and SKUs whose notes are kept per table
+_TABLES_MAX = 64  # tables kept; a terminal runs one, the hub a few versions
+
+_SKU_CATEGORY = attrgetter("sku", "category")
+_QUANTITY = attrgetter("quantity")
+_UNIT_PRICE = attrgetter("unit_price")
 
 
-def _multiplier_maps(ruleset: Ruleset) -> tuple[dict[str, int], dict[str, int]]:
-    maps = _MAPS.get(ruleset.hash)
-    if maps is None:
-        if len(_MAPS) >= _MAPS_MAX:
-            _MAPS.clear()
-        maps = ({m.key: m.percent for m in ruleset.earn.categories}, {m.key: m.percent for m in ruleset.earn.skus})
-        if ruleset.hash:
-            _MAPS[ruleset.hash] = maps
-    return maps
+class _PairLookup(dict):  # type: ignore[type-arg]
+    """(sku, category) -> what the table says of it, worked out on first sight. A dict,
+    so that a basket's lines are looked up through map() without a Python-level loop."""
+
+    __slots__ = ("_work_out",)
+
+    def __init__(self, work_out: Callable[[tuple[str, str]], Any]) -> None:
+        super().__init__()
+        self._work_out = work_out
+
+    def __missing__(self, pair: tuple[str, str]) -> Any:
+        if len(self) >= _LOOKUP_MAX:
+            self.clear()
+        value = self[pair] = self._work_out(pair)
+        return value
 
 
-def _weighted_amount(ruleset: Ruleset, basket: Basket) -> tuple[int, int, str, str]:
+def _multiplier_note(what: str, what_fa: str, pct: int) -> tuple[str, str]:
+    if pct == 0:
+        return f"{what} earns nothing", persian_numbers(f"{what_fa} امتیازی ندارد")
+    return f"{what} earns {pct}%", persian_numbers(f"{what_fa} {pct}٪ امتیاز دارد")
+
+
+class _Table:
+    """What every evaluation under one loyalty table shares: the multiplier of each
+    (sku, category) pair and the parts of the explanations that depend on the table
+    alone, their Persian digits already in place. Built once per table hash."""
+
+    def __init__(self, rs: Ruleset) -> None:
+        cats = {m.key: m.percent for m in rs.earn.categories}
+        skus = {m.key: m.percent for m in rs.earn.skus}
+
+        # the note on each SKU and category that earns other than the base rate, in
+        # English (which names the rule uniquely) -> Persian, Persian digits in place
+        sku_notes = {k: _multiplier_note(f"SKU {k}", f"کالای {k}", pct) for k, pct in skus.items() if pct != 100}
+        cat_notes = {k: _multiplier_note(f"category {k}", f"دسته {k}", pct) for k, pct in cats.items() if pct != 100}
+        self.note_fa = dict([*sku_notes.values(), *cat_notes.values()])
+        sku_note = {k: note for k, (note, _) in sku_notes.items()}
+        cat_note = {k: note for k, (note, _) in cat_notes.items()}
+
+        def odd(pair: tuple[str, str]) -> str | None:
+            """The English note on a pair that earns other than the base rate, or None. A
+            string keeps its hash, so a basket's notes are gathered without hashing tuples."""
+            sku, category = pair
+            if sku in skus:
+                return sku_note.get(sku)
+            return cat_note.get(category)
+
+        def percent(pair: tuple[str, str]) -> int:
+            pct = skus.get(pair[0])
+            return cats.get(pair[1], 100) if pct is None else pct
+
+        self.percent = _PairLookup(percent)
+        self.odd = _PairLookup(odd)
+        self.notes: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.tiers = {t.id: t for t in rs.tiers}
+        self.ranks = {t.id: i for i, t in enumerate(rs.tiers)}
+
+        e, b = rs.earn, rs.bonuses
+        self.below_minimum = PlanLine(
+            "earn", "earn", 0, f"Purchases under {e.minimum_purchase:,} Rial earn no points",
+            persian_numbers(f"خرید کمتر از {e.minimum_purchase:,} ریال امتیازی ندارد"))
+        # "1 point per N Rial (season)" by season id, None outside every season
+        self.earn_head: dict[str | None, tuple[str, str]] = {
+            None: (f"1 point per {e.rial_per_point:,} Rial", persian_numbers(f"هر {e.rial_per_point:,} ریال یک امتیاز"))}
+        for s in rs.seasons:
+            self.earn_head[s.id] = (
+                f"1 point per {s.earn_rial_per_point:,} Rial ({s.name_en} season)",
+                persian_numbers(f"هر {s.earn_rial_per_point:,} ریال یک امتیاز (فصل {s.name_fa})"))
+        self.tier_head = {t.id: (f"{t.name_en} tier earns {t.earn_percent}%: ",
+                                 persian_numbers(f"سطح {t.name_fa}: {t.earn_percent}٪ امتیاز: ")) for t in rs.tiers}
+        self.discount_head = {t.id: (f"{t.name_en} tier discount {t.discount_percent}%: ",
+                                     persian_numbers(f"تخفیف سطح {t.name_fa} {t.discount_percent}٪: "))
+                              for t in rs.tiers}
+        self.birthday = PlanLine("birthday", "bonus", b.birthday_points,
+                                 f"Happy birthday: {b.birthday_points:,} points",
+                                 persian_numbers(f"تولدتان مبارک: {b.birthday_points:,} امتیاز"))
+        self.streak = PlanLine(
+            "streak", "bonus", b.streak_points,
+            f"Visit {b.streak_every} within {b.streak_within_days} days: {b.streak_points:,} points",
+            persian_numbers(f"{b.streak_every}مین خرید در {b.streak_within_days} روز: {b.streak_points:,} امتیاز"))
+
+    def notes_for(self, odd: tuple[str, ...]) -> tuple[str, str]:
+        """The earn line's notes on the categories and SKUs that earn other than the base."""
+        notes = self.notes.get(odd)
+        if notes is None:
+            if len(self.notes) >= _NOTES_MAX:
+                self.notes.clear()
+            notes = self.notes[odd] = (" (" + "; ".join(odd) + ")",
+                                       " (" + "؛ ".join(map(self.note_fa.__getitem__, odd)) + ")")
+        return notes
+
+
+_TABLES: dict[str, _Table] = {}
+
+
+def _table(ruleset: Ruleset) -> _Table:
+    table = _TABLES.get(ruleset.hash) if ruleset.hash else None
+    if table is None:
+        table = _Table(ruleset)
+        if ruleset.hash:  # a table built in code without a hash is not cached: nothing names it
+            if len(_TABLES) >= _TABLES_MAX:
+                _TABLES.clear()
+            _TABLES[ruleset.hash] = table
+    return table
+
+
+def _weighted_amount(table: _Table, basket: Basket) -> tuple[int, int, str, str]:
     """(basket total, sum of line totals times their multiplier percent (still x100),
-    notes in English and Persian on each category or SKU earning other than the base)."""
-    cats, skus = _multiplier_maps(ruleset)
-    sku_pct, cat_pct = skus.get, cats.get  # bound once: this loop runs for every line of every basket
-    total = 0
-    weighted = 0
-    odd: dict[tuple[bool, str], int] = {}
-    for line in basket.lines:
-        amount = line.quantity * line.unit_price
-        total += amount
-        pct = sku_pct(line.sku)
-        if pct is None:
-            pct = cat_pct(line.category, 100)
-            if pct != 100:
-                odd[(False, line.category)] = pct
-        elif pct != 100:
-            odd[(True, line.sku)] = pct
-        weighted += amount * pct
-    notes_en, notes_fa = _notes(tuple(odd.items())) if odd else ("", "")
-    return total, weighted, notes_en, notes_fa
-
-
-@functools.lru_cache(maxsize=1024)  # the same few categories recur basket after basket
-def _notes(odd: tuple[tuple[tuple[bool, str], int], ...]) -> tuple[str, str]:
-    """The earn line's notes on categories and SKUs that earn other than the base rate."""
-    notes_en: list[str] = []
-    notes_fa: list[str] = []
-    for (is_sku, key), pct in odd:
-        what, what_fa = (f"SKU {key}", f"کالای {key}") if is_sku else (f"category {key}", f"دسته {key}")
-        if pct == 0:
-            notes_en.append(f"{what} earns nothing")
-            notes_fa.append(f"{what_fa} امتیازی ندارد")
-        else:
-            notes_en.append(f"{what} earns {pct}%")
-            notes_fa.append(f"{what_fa} {pct}٪ امتیاز دارد")
-    return " (" + "; ".join(notes_en) + ")", " (" + "؛ ".join(notes_fa) + ")"
+    notes in English and Persian on each category or SKU earning other than the base).
+    Runs for every line of every basket, so the lines are walked by map() in C."""
+    lines = basket.lines
+    amounts = list(map(mul, map(_QUANTITY, lines), map(_UNIT_PRICE, lines)))
+    pairs = list(map(_SKU_CATEGORY, lines))
+    weighted = sum(map(mul, amounts, map(table.percent.__getitem__, pairs)))
+    odd = dict.fromkeys(map(table.odd.__getitem__, pairs))  # first appearance order, once each
+    odd.pop(None, None)
+    notes_en, notes_fa = table.notes_for(tuple(odd)) if odd else ("", "")
+    return sum(amounts), weighted, notes_en, notes_fa
 
 
 def _redemption(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, total: int, point_value: int
@@ -102,7 +180,7 @@ def _redemption(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, total: i
     return asked, most, most * point_value, None
 
 
-def _offer_open(offer: Offer, snap: MemberSnapshot, day: date) -> bool:
+def _offer_open(offer: Offer, snap: MemberSnapshot, day: date, uses: dict[str, int]) -> bool:
     """Whether the member may use the offer today (window, audience, usage limit)."""
     if offer.valid_from and day < offer.valid_from:
         return False
@@ -112,7 +190,7 @@ def _offer_open(offer: Offer, snap: MemberSnapshot, day: date) -> bool:
         return False
     if offer.segments and (snap.segment or "") not in offer.segments:
         return False
-    if offer.max_uses and snap.uses(offer.id) >= offer.max_uses:
+    if offer.max_uses and uses.get(offer.id, 0) >= offer.max_uses:
         return False
     if snap.purchase_count < offer.min_history_visits:
         return False
@@ -134,8 +212,9 @@ def _offers(ruleset: Ruleset, snap: MemberSnapshot, total: int, at: datetime, da
     lines: list[PlanLine] = []
     suggestions: list[Suggestion] = []
     since_last = (at - snap.last_visit_at) if snap.last_visit_at else None
+    uses = dict(snap.rule_uses)
     for offer in ruleset.offers:
-        if not _offer_open(offer, snap, day):
+        if not _offer_open(offer, snap, day, uses):
             continue
         p = offer.credit_percent
         if offer.kind == "spend_up":
@@ -148,12 +227,13 @@ def _offers(ruleset: Ruleset, snap: MemberSnapshot, total: int, at: datetime, da
                 lines.append(PlanLine(
                     offer.id, "offer", points,
                     f"Offer {offer.id}: a purchase of at least {th} Rial earns {p}% credit: {r} Rial = {pts} points",
-                    f"پیشنهاد {offer.id}: خرید دست‌کم {th} ریال، {p}٪ اعتبار: {r} ریال = {pts} امتیاز", rial))
+                    persian_numbers(f"پیشنهاد {offer.id}: خرید دست‌کم {th} ریال، {p}٪ اعتبار: {r} ریال = {pts} امتیاز"),
+                    rial))
             else:
                 th = en(threshold)
                 suggestions.append(Suggestion(
                     offer.id, f"A purchase of at least {th} Rial earns {p}% credit",
-                    f"خرید دست‌کم {th} ریال، {p}٪ اعتبار می‌گیرد"))
+                    persian_numbers(f"خرید دست‌کم {th} ریال، {p}٪ اعتبار می‌گیرد")))
         elif offer.kind == "come_back":
             if since_last is not None and since_last <= timedelta(days=offer.within_days):
                 points, rial = _credit(p, paid, point_value)
@@ -161,24 +241,25 @@ def _offers(ruleset: Ruleset, snap: MemberSnapshot, total: int, at: datetime, da
                 lines.append(PlanLine(
                     offer.id, "offer", points,
                     f"Offer {offer.id}: back within {offer.within_days} days, {p}% credit: {r} Rial = {pts} points",
-                    f"پیشنهاد {offer.id}: بازگشت در کمتر از {offer.within_days} روز، {p}٪ اعتبار: "
-                    f"{r} ریال = {pts} امتیاز", rial))
+                    persian_numbers(f"پیشنهاد {offer.id}: بازگشت در کمتر از {offer.within_days} روز، {p}٪ اعتبار: "
+                                    f"{r} ریال = {pts} امتیاز"), rial))
             used_now = 1 if lines and lines[-1].rule_id == offer.id else 0
-            if offer.max_uses == 0 or snap.uses(offer.id) + used_now < offer.max_uses:
+            if offer.max_uses == 0 or uses.get(offer.id, 0) + used_now < offer.max_uses:
                 until = jalali(day + timedelta(days=offer.within_days))
                 suggestions.append(Suggestion(
                     offer.id, f"Come back within {offer.within_days} days for {p}% credit",
-                    (f"تا {offer.within_days} روز دیگر (تا {until}) برگردید و {p}٪ اعتبار بگیرید")))
+                    persian_numbers(f"تا {offer.within_days} روز دیگر (تا {until}) برگردید و {p}٪ اعتبار بگیرید")))
         elif offer.kind == "win_back":
             if since_last is not None and since_last > timedelta(days=offer.inactive_days):
                 lines.append(PlanLine(
                     offer.id, "offer", offer.points,
                     f"Offer {offer.id}: welcome back after {since_last.days} days: {offer.points:,} points",
-                    f"پیشنهاد {offer.id}: خوش برگشتید پس از {since_last.days:,} روز: {offer.points:,} امتیاز"))
+                    persian_numbers(f"پیشنهاد {offer.id}: خوش برگشتید پس از {since_last.days:,} روز: "
+                                    f"{offer.points:,} امتیاز")))
     return lines, suggestions
 
 
-def _birthday(ruleset: Ruleset, snap: MemberSnapshot, day: date, at: datetime) -> PlanLine | None:
+def _birthday(ruleset: Ruleset, table: _Table, snap: MemberSnapshot, day: date) -> PlanLine | None:
     b = ruleset.bonuses
     if not b.birthday_points or snap.birth_date is None:
         return None
@@ -189,13 +270,11 @@ def _birthday(ruleset: Ruleset, snap: MemberSnapshot, day: date, at: datetime) -
             if last is not None and local_date(last, ruleset.utc_offset_minutes) >= occasion - timedelta(
                     days=b.birthday_window_days):
                 return None  # once a year: already credited for this birthday
-            return PlanLine("birthday", "bonus", b.birthday_points,
-                            f"Happy birthday: {b.birthday_points:,} points",
-                            f"تولدتان مبارک: {b.birthday_points:,} امتیاز")
+            return table.birthday
     return None
 
 
-def _streak(ruleset: Ruleset, snap: MemberSnapshot, at: datetime) -> PlanLine | None:
+def _streak(ruleset: Ruleset, table: _Table, snap: MemberSnapshot, at: datetime) -> PlanLine | None:
     b = ruleset.bonuses
     if not b.streak_points:
         return None
@@ -206,24 +285,20 @@ def _streak(ruleset: Ruleset, snap: MemberSnapshot, at: datetime) -> PlanLine | 
     visits = sum(1 for v in snap.recent_visits if since < v <= at) + 1  # this visit counts
     if visits < b.streak_every:
         return None
-    return PlanLine("streak", "bonus", b.streak_points,
-                    f"Visit {b.streak_every} within {b.streak_within_days} days: {b.streak_points:,} points",
-                    (f"{b.streak_every}مین خرید در {b.streak_within_days} روز: ") + f"{b.streak_points:,} امتیاز")
+    return table.streak
 
 
 def _apply_caps(ruleset: Ruleset, snap: MemberSnapshot, lines: list[PlanLine]) -> list[PlanLine]:
     """Trim points from the last rules first so the total respects the caps; the
     withheld points are explained on a zero-point `cap` line."""
     caps = ruleset.caps
-    limits = []
-    if caps.points_per_sale:
-        limits.append((caps.points_per_sale, "per sale", "در هر خرید"))
+    allowed, why_en, why_fa = caps.points_per_sale, "per sale", "در هر خرید"
     if caps.points_per_member_per_day:
         left = max(caps.points_per_member_per_day - snap.points_today, 0)
-        limits.append((left, "per day", "در روز"))
-    if not limits:
+        if not caps.points_per_sale or left < allowed:
+            allowed, why_en, why_fa = left, "per day", "در روز"
+    elif not caps.points_per_sale:
         return lines
-    allowed, why_en, why_fa = min(limits, key=lambda x: x[0])
     total = sum(x.points for x in lines)
     if total <= allowed:
         return lines
@@ -234,12 +309,11 @@ def _apply_caps(ruleset: Ruleset, snap: MemberSnapshot, lines: list[PlanLine]) -
             break
         cut = min(out[i].points, over)
         if cut:
-            out[i] = PlanLine(out[i].rule_id, out[i].kind, out[i].points - cut, out[i].explanation_en,
-                              out[i].explanation_fa, out[i].rial)
+            out[i] = out[i]._replace(points=out[i].points - cut)
             over -= cut
     withheld = total - allowed
     out.append(PlanLine("cap", "cap", 0, f"Capped at {allowed:,} points {why_en}: {withheld:,} points not credited",
-                        f"سقف {allowed:,} امتیاز {why_fa}: {withheld:,} امتیاز منظور نشد"))
+                        persian_numbers(f"سقف {allowed:,} امتیاز {why_fa}: {withheld:,} امتیاز منظور نشد")))
     return out
 
 
@@ -253,45 +327,44 @@ def qualifying_tier(ruleset: Ruleset, spend: int, points: int) -> str:
 
 
 def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetime) -> Plan:
+    table = _table(ruleset)
     day = local_date(at, ruleset.utc_offset_minutes)
     season = season_at(ruleset, day)
     earn_rate = season.earn_rial_per_point if season else ruleset.earn.rial_per_point
     point_value = season.redeem_rial_per_point if season else ruleset.redemption.rial_per_point
-    total, weighted, notes_en, notes_fa = _weighted_amount(ruleset, basket)
+    total, weighted, notes_en, notes_fa = _weighted_amount(table, basket)
 
     redeem, most, most_rial, problem = _redemption(ruleset, snap, basket, total, point_value)
     redeem_rial = redeem * point_value
     paid = total - redeem_rial  # what the member pays in money: points do not earn points
 
+    # Persian explanations: the table's fixed parts come with Persian digits already;
+    # each sale's own numbers are converted once per text
     lines: list[PlanLine] = []
     # the share of the weighted amount paid in money, then the rate; floor once at the end
     eligible_x100 = weighted * paid // total if total else 0
-    tier = ruleset.tier(snap.tier)
-    season_en = f" ({season.name_en} season)" if season else ""
-    season_fa = f" (فصل {season.name_fa})" if season else ""
+    tier = table.tiers.get(snap.tier) or ruleset.tiers[0]  # a tier the table no longer has: the entry tier
     if total < ruleset.earn.minimum_purchase:
-        lines.append(PlanLine("earn", "earn", 0,
-                              f"Purchases under {ruleset.earn.minimum_purchase:,} Rial earn no points",
-                              f"خرید کمتر از {ruleset.earn.minimum_purchase:,} ریال امتیازی ندارد"))
+        lines.append(table.below_minimum)
     else:
         base = eligible_x100 // (100 * earn_rate)
-        extra_en, extra_fa = notes_en, notes_fa
-        paid_en = f", {redeem_rial:,} Rial paid with points earns nothing" if redeem_rial else ""
-        paid_fa = f"، {redeem_rial:,} ریال پرداخت با امتیاز امتیازی ندارد" if redeem_rial else ""
-        lines.append(PlanLine(
-            "earn", "earn", base,
-            f"1 point per {earn_rate:,} Rial{season_en}{extra_en}{paid_en}: {base:,} points",
-            f"هر {earn_rate:,} ریال یک امتیاز{season_fa}{extra_fa}{paid_fa}: {base:,} امتیاز"))
+        head_en, head_fa = table.earn_head[season.id if season else None]
+        if redeem_rial:
+            tail_en = f", {redeem_rial:,} Rial paid with points earns nothing: {base:,} points"
+            tail_fa = persian_numbers(f"، {redeem_rial:,} ریال پرداخت با امتیاز امتیازی ندارد: {base:,} امتیاز")
+        else:
+            tail_en = f": {base:,} points"
+            tail_fa = f": {fa(base)} امتیاز"
+        lines.append(PlanLine("earn", "earn", base, head_en + notes_en + tail_en, head_fa + notes_fa + tail_fa))
         if tier.earn_percent != 100:
             boosted = eligible_x100 * tier.earn_percent // (100 * 100 * earn_rate)
-            lines.append(PlanLine(
-                f"tier:{tier.id}", "bonus", boosted - base,
-                f"{tier.name_en} tier earns {tier.earn_percent}%: {boosted - base:,} more points",
-                (f"سطح {tier.name_fa}: {tier.earn_percent}٪ امتیاز: ") + f"{boosted - base:,} امتیاز بیشتر"))
-        birthday = _birthday(ruleset, snap, day, at)
+            tier_en, tier_fa = table.tier_head[tier.id]
+            lines.append(PlanLine(f"tier:{tier.id}", "bonus", boosted - base, f"{tier_en}{boosted - base:,} more points",
+                                  f"{tier_fa}{fa(boosted - base)} امتیاز بیشتر"))
+        birthday = _birthday(ruleset, table, snap, day)
         if birthday:
             lines.append(birthday)
-        streak = _streak(ruleset, snap, at)
+        streak = _streak(ruleset, table, snap, at)
         if streak:
             lines.append(streak)
     offer_lines, suggestions = _offers(ruleset, snap, total, at, day, paid, point_value)
@@ -301,15 +374,14 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
     discount = 0
     if tier.discount_percent:
         discount = paid * tier.discount_percent // 100
-        lines.append(PlanLine(f"discount:{tier.id}", "discount", 0,
-                              f"{tier.name_en} tier discount {tier.discount_percent}%: {discount:,} Rial",
-                              (f"تخفیف سطح {tier.name_fa} {tier.discount_percent}٪: ") + f"{discount:,} ریال",
-                              discount))
+        discount_en, discount_fa = table.discount_head[tier.id]
+        lines.append(PlanLine(f"discount:{tier.id}", "discount", 0, f"{discount_en}{discount:,} Rial",
+                              f"{discount_fa}{fa(discount)} ریال", discount))
 
     total_points = sum(x.points for x in lines if x.kind != "discount")
     new_tier = None
     target = qualifying_tier(ruleset, snap.tier_window_spend + paid, snap.tier_window_points + total_points)
-    if ruleset.rank(target) > ruleset.rank(snap.tier):  # upgrades at once; downgrades wait for the review day
+    if table.ranks[target] > table.ranks.get(snap.tier, 0):  # upgrades at once; downgrades wait for the review day
         new_tier = target
 
     referrer_points = 0
@@ -318,9 +390,6 @@ def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetim
             and paid >= b.referral_minimum_purchase):
         referrer_points = b.referral_points
 
-    # Persian explanations are written with ASCII digits and converted once, here
-    lines = [x._replace(explanation_fa=persian_numbers(x.explanation_fa)) for x in lines]
-    suggestions = [x._replace(text_fa=persian_numbers(x.text_fa)) for x in suggestions]
     return Plan(
         lines=tuple(lines), total_points=total_points, redeem_points=redeem, redeem_rial=redeem_rial,
         max_redeem_points=most, max_redeem_rial=most_rial, redeem_problem=problem, discount_rial=discount,

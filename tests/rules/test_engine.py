@@ -196,3 +196,29 @@ def test_every_line_explains_itself_in_both_languages() -> None:
     for line in plan.lines:
         assert line.explanation_en.isascii() and line.explanation_en
         assert any("\u0600" <= ch <= "\u06ff" for ch in line.explanation_fa)
+
+
+def test_explanations_word_for_word_in_both_languages() -> None:
+    """The texts are assembled from parts cached per table and numbers of the sale:
+    the whole sentence, its order and its Persian digits are checked here."""
+    rules = table(earn={"categories": [{"category": "tobacco", "multiplier_percent": 0},
+                                       {"category": "dairy", "multiplier_percent": 200}],
+                        "skus": [{"sku": "promo-2", "multiplier_percent": 300}]},
+                  offers=[{"id": "up", "kind": "spend_up", "minimum_amount": 1_000_000, "credit_percent": 10}])
+    plan = evaluate(rules, member(tier="gold", balance=5_000),
+                    basket(("dairy", 1_000_000), ("tobacco", 500_000), ("promo", 2_000_000), redeem=1_000), NOW)
+    texts = {x.rule_id: (x.explanation_en, x.explanation_fa) for x in plan.lines}
+    assert texts["earn"] == (
+        "1 point per 10,000 Rial (category dairy earns 200%; category tobacco earns nothing; SKU promo-2 earns 300%),"
+        " 1,000,000 Rial paid with points earns nothing: 571 points",
+        "هر ۱۰٬۰۰۰ ریال یک امتیاز (دسته dairy ۲۰۰٪ امتیاز دارد؛ دسته tobacco امتیازی ندارد؛ کالای promo-۲ ۳۰۰٪ امتیاز"
+        " دارد)، ۱٬۰۰۰٬۰۰۰ ریال پرداخت با امتیاز امتیازی ندارد: ۵۷۱ امتیاز")
+    assert texts["tier:gold"] == ("Gold tier earns 150%: 286 more points", "سطح طلایی: ۱۵۰٪ امتیاز: ۲۸۶ امتیاز بیشتر")
+    assert texts["up"] == (
+        "Offer up: a purchase of at least 1,000,000 Rial earns 10% credit: 250,000 Rial = 250 points",
+        "پیشنهاد up: خرید دست\u200cکم ۱٬۰۰۰٬۰۰۰ ریال، ۱۰٪ اعتبار: ۲۵۰٬۰۰۰ ریال = ۲۵۰ امتیاز")
+    assert texts["discount:gold"] == ("Gold tier discount 5%: 125,000 Rial", "تخفیف سطح طلایی ۵٪: ۱۲۵٬۰۰۰ ریال")
+    # a basket at the base rate carries no notes
+    plain = evaluate(rules, member(), basket(("grocery", 200_000)), NOW)
+    assert plain.lines[0].explanation_en == "1 point per 10,000 Rial: 20 points"
+    assert plain.lines[0].explanation_fa == "هر ۱۰٬۰۰۰ ریال یک امتیاز: ۲۰ امتیاز"

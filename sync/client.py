@@ -16,12 +16,14 @@ import os
 import random
 import ssl
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import Connection
 
 from ledger.db import Raw
@@ -134,6 +136,7 @@ class SyncClient:
         self.creds = creds
         self.batch_size = batch_size
         self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
+        self._batch_end = -1  # outbox id of the last entry _payload took
 
     def close(self) -> None:
         self.http.close()
@@ -166,17 +169,46 @@ class SyncClient:
 
     # -- one request -----------------------------------------------------------------------
 
-    def _payload(self) -> tuple[dict[str, Any], str]:
+    _ENTRY_COLUMNS = ", ".join(f"e.{c}" for c in ENTRY_FIELDS)
+
+    def _outbox_rows(self, raw: Raw, after_id: int) -> list[tuple[Any, ...]]:
+        """(outbox id, entry fields...) of the next batch, in outbox order."""
+        return raw.all(f"SELECT o.id, {self._ENTRY_COLUMNS} FROM outbox o JOIN entries e ON e.id = o.entry_id "
+                       "WHERE o.id > ? ORDER BY o.id LIMIT ?", (after_id, self.batch_size))
+
+    def _read_ahead(self, after_id: int) -> list[tuple[Any, ...]]:
+        """The batch after `after_id`, read while the hub works on the current one."""
+        with self.ledger.read() as conn:
+            return self._outbox_rows(Raw(conn), after_id)
+
+    def _payload(self, ahead: list[tuple[Any, ...]] | None = None,
+                 follows: tuple[int, dict[str, Any], str] | None = None) -> tuple[dict[str, Any], str]:
+        """The next request (and in self._batch_end the outbox id of its last entry).
+
+        follows: (outbox id of its last entry, answer, watermark) of a batch the hub has
+        answered but whose answer is not applied yet: this batch starts after it, and
+        carries the cursor, rev and directory watermark that applying it will store.
+        ahead: rows read ahead; used only if they are still exactly what reading now
+        would give (the same outbox rows; entries never change)."""
         with self.ledger.write("preparing a sync batch") as conn:
             state = self._state(conn)
             raw = Raw(conn)
-            columns = ", ".join(f"e.{c}" for c in ENTRY_FIELDS)
-            rows = raw.all(f"SELECT {columns} FROM outbox o JOIN entries e ON e.id = o.entry_id "
-                           "ORDER BY o.id LIMIT ?", (self.batch_size,))
-            since = state["directory_since"]
+            after_id, since = -1, state["directory_since"]
+            cursor, directory_rev = state["hub_cursor"], state["directory_rev"]
+            if follows is not None:
+                after_id, answer, since = follows
+                cursor, directory_rev = int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0)
+            rows = None
+            if ahead:
+                head = raw.all("SELECT id, entry_id FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                               (after_id, self.batch_size))
+                if head == [r[:2] for r in ahead]:
+                    rows = ahead
+            if rows is None:
+                rows = self._outbox_rows(raw, after_id)
             watermark = format_utc(self.ledger.clock() - DIRECTORY_MARGIN)
             payload = {
-                "entries": [dict(zip(ENTRY_FIELDS, r)) for r in rows],
+                "entries": [dict(zip(ENTRY_FIELDS, r[1:])) for r in rows],
                 "members": [dict(zip(MEMBER_FIELDS, r)) for r in raw.all(
                     f"SELECT {', '.join(MEMBER_FIELDS)} FROM members WHERE enrolled_at > ?", (since,))],
                 "cards": [dict(zip(CARD_FIELDS, r)) for r in raw.all(
@@ -184,13 +216,17 @@ class SyncClient:
                     (since, since))],
                 "gift_cards": [dict(zip(GIFT_FIELDS, r)) for r in raw.all(
                     f"SELECT {', '.join(GIFT_FIELDS)} FROM gift_cards WHERE issued_at > ?", (since,))],
-                "cursor": state["hub_cursor"],
-                "directory_rev": state["directory_rev"],
+                "cursor": cursor,
+                "directory_rev": directory_rev,
             }
+        self._batch_end = rows[-1][0] if rows else after_id
         return payload, watermark
 
     def _send(self, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        try:
+            body = orjson.dumps(payload)
+        except TypeError:  # a value orjson does not write (an integer beyond 64 bits)
+            body = json.dumps(payload, separators=(",", ":")).encode()
         headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body)
         headers["Content-Type"] = "application/json"
         try:
@@ -202,9 +238,12 @@ class SyncClient:
         if r.status_code != 200:
             raise HubRefused(_problem_text(r), r.status_code, _problem_code(r))
         try:
-            answer = r.json()
-        except ValueError:
-            raise HubUnreachable("the hub's answer was cut off or is not JSON") from None
+            answer = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            try:
+                answer = json.loads(r.content)
+            except ValueError:
+                raise HubUnreachable("the hub's answer was cut off or is not JSON") from None
         if not isinstance(answer, dict) or "acked" not in answer:
             raise HubUnreachable("the hub's answer is incomplete")
         return answer
@@ -300,24 +339,64 @@ class SyncClient:
                           (format_utc(self.ledger.clock()), message[:500]))
 
     def sync_once(self) -> SyncReport:
-        """Send everything pending and take everything new, in batches."""
+        """Send everything pending and take everything new, in batches.
+
+        A backlog of full batches is pipelined on two worker threads, with requests
+        still one at a time and in outbox order: while the hub works on batch N the
+        rows of N+1 are read, and N+1 goes out as soon as N is answered, while N's
+        answer is applied. Answers are applied strictly in order; if applying one
+        fails, nothing after it is applied (what the hub took meanwhile is acknowledged
+        again on the resend, counted once)."""
         report = SyncReport()
+        pool: ThreadPoolExecutor | None = None
+        sending: Future[dict[str, Any]] | None = None  # the request for `payload`, if already sent
         try:
-            for _ in range(SYNC_ROUNDS_MAX):
-                payload, watermark = self._payload()
-                answer = self._send(payload)
-                report.received += self._apply(answer, watermark)
+            payload, watermark = self._payload()
+            for round_ in range(1, SYNC_ROUNDS_MAX + 1):
+                full = len(payload["entries"]) == self.batch_size
+                ahead: Future[list[tuple[Any, ...]]] | None = None
+                if full and round_ < SYNC_ROUNDS_MAX:
+                    pool = pool or ThreadPoolExecutor(2, thread_name_prefix="sync-pipeline")
+                    ahead = pool.submit(self._read_ahead, self._batch_end)
+                answer = sending.result() if sending is not None else self._send(payload)
+                sending = None
+                after: tuple[dict[str, Any], str] | None = None
+                if ahead is not None and pool is not None:
+                    after = self._payload(_result_or_none(ahead), (self._batch_end, answer, watermark))
+                    sending = pool.submit(self._send, after[0])
+                try:
+                    report.received += self._apply(answer, watermark)
+                except BaseException:
+                    if sending is not None:  # let the request in flight end; its answer is not applied
+                        _result_or_none(sending)
+                        sending = None
+                    raise
                 report.sent += len(answer.get("acked") or [])
                 report.requests += 1
+                if after is not None:
+                    payload, watermark = after
+                    continue
                 more_down = len(answer.get("entries") or []) > 0
-                if len(payload["entries"]) < self.batch_size and not more_down:
+                if (not full and not more_down) or round_ == SYNC_ROUNDS_MAX:
                     break
+                payload, watermark = self._payload()
         except (HubUnreachable, HubRefused) as exc:
             self._failed(str(exc))
             raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         with self.ledger.read() as conn:
             report.backlog = int(Raw(conn).scalar("SELECT count(*) FROM outbox"))
         return report
+
+
+def _result_or_none(future: Future[Any]) -> Any:
+    try:
+        return future.result()
+    except Exception as exc:
+        log.debug("sync pipeline: %s", exc)
+        return None
 
 
 def offline(ledger: Ledger, after_s: int) -> bool:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ledger.rules.errors import RulesError
 from sync.errors import HubRefused
-from sync.hub.service import Hub
+from sync.hub.service import Hub, dump_answer, parse_body
 
 log = logging.getLogger("sync.hub")
 REQUEST_BYTES_MAX = 32 * 1024 * 1024  # a batch of 5,000 entries is about 3 MB
@@ -28,13 +27,7 @@ async def _json_body(request: Request) -> tuple[bytes, dict[str, Any]]:
     body = await request.body()
     if len(body) > REQUEST_BYTES_MAX:
         raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise HubRefused("the body is not JSON", 400, "invalid_json") from None
-    if not isinstance(data, dict):
-        raise HubRefused("the body must be a JSON object", 400, "invalid_json")
-    return body, data
+    return body, parse_body(body)
 
 
 def create_hub_app(hub: Hub) -> FastAPI:
@@ -69,11 +62,15 @@ def create_hub_app(hub: Hub) -> FastAPI:
             raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
         # who sent it first: nothing of an unsigned or forged body is parsed
         headers = {k.lower(): v for k, v in request.headers.items()}
-        terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path,
-                                                  await request.body())
-        _, data = await _json_body(request)
-        answer = await anyio.to_thread.run_sync(hub.sync, terminal, data)
-        return JSONResponse(answer)
+        body = await request.body()
+        if len(body) > REQUEST_BYTES_MAX:
+            raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
+        terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path, body)
+
+        def answer() -> bytes:  # parsing, checking and writing a 3 MB batch: off the event loop
+            return dump_answer(hub.sync_body(terminal, body))
+
+        return Response(await anyio.to_thread.run_sync(answer), media_type="application/json")
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

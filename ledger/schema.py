@@ -151,7 +151,7 @@ sales = Table(
     Column("kind", String(8), nullable=False),
     Column("original_sale_id", String(36), ForeignKey("sales.id"), nullable=True, index=True),
     Column("terminal_code", String(64), nullable=False),
-    Column("member_id", String(36), ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", String(36), ForeignKey("members.id"), nullable=False),
     Column("card_number", String(32), nullable=True),
     Column("receipt_ref", String(64), nullable=False),
     Column("amount", BigInteger, nullable=False),
@@ -161,6 +161,8 @@ sales = Table(
     Column("result_json", Text, nullable=False),
     _enum_check("kind", ("sale", "refund"), "kind"),
 )
+# A sale's member snapshot (ledger.snapshots) reads these alone, never the table rows.
+Index("ix_sales_member_kind_time", sales.c.member_id, sales.c.kind, sales.c.created_at, sales.c.amount)
 
 sale_lines = Table(
     "sale_lines",
@@ -184,7 +186,7 @@ entries = Table(
     Column("id", String(36), primary_key=True),
     Column("terminal_code", String(64), nullable=False),
     Column("seq", BigInteger, nullable=False),
-    Column("member_id", String(36), nullable=True, index=True),
+    Column("member_id", String(36), nullable=True),
     Column("card_number", String(32), nullable=True),
     Column("gift_card_number", String(32), nullable=True, index=True),
     Column("kind", String(16), nullable=False),
@@ -202,7 +204,11 @@ entries = Table(
     UniqueConstraint("terminal_code", "seq", name="uq_entries_terminal_seq"),
     _enum_check("kind", ENTRY_KINDS, "kind"),
 )
-Index("ix_entries_member_created", entries.c.member_id, entries.c.created_at)
+# Covering indexes for a sale's snapshot: points in the tier window and today, and the
+# uses of each bonus rule, read from the index alone.
+Index("ix_entries_member_time", entries.c.member_id, entries.c.created_at, entries.c.kind, entries.c.points,
+      entries.c.rule_id)
+Index("ix_entries_member_rule", entries.c.member_id, entries.c.kind, entries.c.rule_id, entries.c.created_at)
 
 balances = Table(
     "balances",

@@ -216,7 +216,11 @@ def _payload_problem_row_by_row(payload: dict[str, Any]) -> str | None:
                 return f"a row of {key} has a value that is neither text nor a whole number"
             for f, limit in limits:
                 value = row[f]
-                if value is not None and len(value) > limit:
+                if value is None:
+                    continue
+                if type(value) is not str:
+                    return f"{key}.{f} must be text"
+                if len(value) > limit:
                     return f"{key}.{f} is longer than {limit} characters"
     return None
 

@@ -100,6 +100,8 @@ BAD_BODIES = [
     {"cards": [{"number": ["a"], "member_id": 1, "technology": "x", "status": "active", "replaced_by": None,
                 "issued_at": "t", "issued_by": "u", "status_changed_at": None, "status_reason": None}]},
     {"members": [{"id": "m" * 400, "name": "n", "mobile": "0" * 50, "birth_date": None, "referrer_id": None,
+                  "tier": "bronze", "segment": None, "enrolled_at": "t", "enrolled_by": "u", "store_code": "S"}]},    # a number where text is expected (text columns have a length limit)
+    {"members": [{"id": "m1", "name": "n", "mobile": 9123456789, "birth_date": None, "referrer_id": None,
                   "tier": "bronze", "segment": None, "enrolled_at": "t", "enrolled_by": "u", "store_code": "S"}]},
 ]
 

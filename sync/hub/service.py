@@ -408,14 +408,19 @@ class Hub:
         bits as a float, which _payload_problem refuses; so a body it finds malformed is
         read again by the standard parser, and judged on that, as before."""
         payload = parse_body(body)
-        if _payload_problem(payload) is not None:
+        problem = _payload_problem(payload)
+        if problem is not None:
             payload = parse_body(body, strict=True)
-        return self.sync(terminal, payload)
+            problem = _payload_problem(payload)
+        return self._checked_sync(terminal, payload, problem)
 
     def sync(self, terminal: str, payload: dict[str, Any]) -> dict[str, Any]:
         """One signed request: take the batch and directory rows, answer with what is new.
         A malformed body is refused (422) and changes nothing."""
-        problem = _payload_problem(payload)
+        return self._checked_sync(terminal, payload, _payload_problem(payload))
+
+    def _checked_sync(self, terminal: str, payload: dict[str, Any], problem: str | None) -> dict[str, Any]:
+        """sync() once the payload's shape is checked (a 3 MB batch is checked once)."""
         if problem:
             raise HubRefused(problem, 422, "bad_payload")
         try:

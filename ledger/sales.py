@@ -80,6 +80,16 @@ def _replay(conn: Connection, key: str, kind: str, body_hash: str) -> dict[str, 
     return dict(json.loads(stored_result))
 
 
+def sale_result(ledger: "Ledger", sale_id: str) -> SaleResult:
+    """A committed sale's answer as it was given at the till (for a reprint or a slip)."""
+    require_text("sale id", sale_id, maximum=36)
+    with ledger.read() as conn:
+        row = Raw(conn).one_or_none("SELECT result_json FROM sales WHERE id = ? AND kind = 'sale'", (sale_id,))
+    if row is None:
+        raise UnknownSale(f"no sale with id {sale_id}")
+    return SaleResult.from_json(dict(json.loads(row[0])), replayed=True)
+
+
 def quote(ledger: "Ledger", card_or_mobile: str, lines: tuple[Any, ...], redeem_points: int = 0) -> Plan:
     """What a basket would earn and may redeem, from the same rules as a sale; writes nothing."""
     at = ledger.clock()

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from drivers.config import CardsConfig, ReaderConfig
 from terminal_agent.errors import ConfigError
+from terminal_agent.slip import default_font
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -110,6 +111,25 @@ class SyncSection(_Section):
     """Seconds without a successful sync after which the terminal counts as offline."""
 
 
+class PrinterSection(_Section):
+    device: str = ""
+    """ESC/POS receipt printer's device file (e.g. /dev/usb/lp0) for points slips; empty: no printer."""
+    width_px: int = Field(default=576, ge=200, le=1200)
+    """Printable width in dots: 576 for 80 mm paper, 384 for 58 mm."""
+    font: str = ""
+    """TrueType font with Persian and Latin letters; empty: DejaVu Sans (Debian's fonts-dejavu-core)."""
+    cut: bool = True
+    """Cut the paper after each slip (printers without a cutter: false)."""
+
+    @model_validator(mode="after")
+    def _font_exists(self) -> "PrinterSection":
+        if self.device and not self.font and default_font() is None:
+            raise PydanticCustomError(
+                "no_font", "no font with Persian letters found; install fonts-dejavu-core or set a TTF file here",
+                {"key": "font"})
+        return self
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -126,6 +146,7 @@ class AgentConfig(_Section):
     rules: RulesSection = RulesSection()
     api: ApiSection = ApiSection()
     sync: SyncSection = SyncSection()
+    printer: PrinterSection = PrinterSection()
     cards: CardsConfig = CardsConfig()
     readers: list[ReaderConfig] = []
 
@@ -149,6 +170,10 @@ class AgentConfig(_Section):
     @property
     def backup_dir(self) -> Path:
         return self.resolve(self.backup.dir) if self.backup.dir else self.data_dir / "backups"
+
+    @property
+    def printer_font(self) -> str:
+        return str(self.resolve(self.printer.font)) if self.printer.font else (default_font() or "")
 
     @property
     def rules_path(self) -> Path | None:
@@ -197,7 +222,10 @@ def parse_config(data: dict[str, Any], source: str, base_dir: Path) -> AgentConf
         cfg = AgentConfig.model_validate(data)
     except ValidationError as exc:
         raise _first_error(source, exc) from None
-    return cfg.model_copy(update={"source": source, "base_dir": str(base_dir)})
+    cfg = cfg.model_copy(update={"source": source, "base_dir": str(base_dir)})
+    if cfg.printer.device and cfg.printer.font and not cfg.resolve(cfg.printer.font).is_file():
+        raise ConfigError(source, "printer.font", f"no such font file: {cfg.resolve(cfg.printer.font)}")
+    return cfg
 
 
 def default_config_path() -> Path | None:

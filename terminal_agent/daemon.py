@@ -29,6 +29,7 @@ from terminal_agent.logs import setup_logging
 from terminal_agent.readers_runtime import start_readers
 from terminal_agent.runlock import RunLock
 from terminal_agent.runtime import Runtime, api_token
+from terminal_agent.slip import SlipPrinter
 
 log = logging.getLogger("terminal_agent.daemon")
 
@@ -119,6 +120,7 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         ledger = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal,
                              ruleset=load_ruleset(cfg), busy_timeout_ms=cfg.ledger.busy_timeout_ms)
         rt = Runtime(config=cfg, ledger=ledger, token=api_token(cfg))
+        rt.printer = SlipPrinter.from_config(cfg)
         loop = asyncio.get_running_loop()
         rt.bus.bind(loop)
         stop = asyncio.Event()
@@ -165,5 +167,7 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
             rt.writer.shutdown(wait=True)  # commits in flight finish before the ledger closes
         if sync_client is not None:
             sync_client.close()
+        if rt.printer is not None:
+            rt.printer.close()
         ledger.close()
         log.info("stopped")

@@ -15,6 +15,7 @@ from ledger.service import Ledger
 from terminal_agent.config import AgentConfig
 from terminal_agent.events import EventBus
 from terminal_agent.sessions import SessionStore
+from terminal_agent.slip import SlipPrinter
 
 TOKEN_FILE = "api-token"
 
@@ -47,6 +48,8 @@ class Runtime:
     stopping: bool = False
     # The thread the API commits sales on (created on first use, shut down by the daemon).
     writer: concurrent.futures.ThreadPoolExecutor | None = None
+    # The ESC/POS printer for points slips, if the config names one.
+    printer: SlipPrinter | None = None
 
     @property
     def ledger_path(self) -> Path:

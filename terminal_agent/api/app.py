@@ -11,11 +11,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ledger.errors import ValidationFailed
-from ledger.sales import post_sale, quote, refund
+from ledger.sales import post_sale, quote, refund, sale_result
 from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
 from ledger.users import User, authenticate
 from sync.client import offline
@@ -25,6 +25,7 @@ from terminal_agent.api.auth import Auth, manager, require_token, session_user
 from terminal_agent.api.problems import ApiProblem, install
 from terminal_agent.events import TooManySubscribers
 from terminal_agent.runtime import Runtime
+from terminal_agent.slip import PrinterError
 from terminal_agent.status import agent_status
 
 API_PREFIX = "/v1"
@@ -161,6 +162,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         # a JSONResponse skips FastAPI's generic encoder: a third of a sale's time otherwise
         return JSONResponse({**result.to_json(), "replayed": result.replayed,  # type: ignore[return-value]
                              "receipt": receipt.sale_lines(result, locale, rt.config.agent.persian_digits)})
+
+    @app.post(f"{API_PREFIX}/sales/{{sale_id}}/slip", tags=["sales"], dependencies=token)
+    async def print_slip(request: Request, sale_id: Annotated[str, Path(min_length=1, max_length=36)],
+                         body: m.SlipIn | None = None) -> dict[str, Any]:
+        """Print the points slip of a committed sale on the configured ESC/POS printer."""
+        rt = _rt(request)
+        if rt.printer is None:
+            raise ApiProblem(409, "no_printer", "no receipt printer is configured (printer.device in the config)")
+        result = sale_result(rt.ledger, sale_id)
+        locale = (body.locale if body else None) or rt.config.agent.locale
+        try:
+            sent = await rt.printer.print_lines(
+                receipt.sale_lines(result, locale, rt.config.agent.persian_digits), locale)
+        except PrinterError as exc:
+            raise ApiProblem(exc.status, exc.code, str(exc)) from None
+        return {"sale_id": sale_id, "printed": True, "bytes": sent}
 
     @app.post(f"{API_PREFIX}/refunds", tags=["sales"], dependencies=token)
     def refund_(request: Request, body: m.RefundIn,

@@ -36,6 +36,10 @@ class SaleIn(QuoteIn):
     locale: Literal["fa", "en"] | None = None
 
 
+class SlipIn(Body):
+    locale: Literal["fa", "en"] | None = None
+
+
 class RefundLineIn(Body):
     line_no: int = Field(ge=1, le=LINES_PER_SALE_MAX)
     quantity: int = Field(ge=1, le=QUANTITY_MAX)

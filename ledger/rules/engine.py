@@ -93,8 +93,9 @@ class _Table:
         self.percent = _PairLookup(percent)
         self.odd = _PairLookup(odd)
         self.notes: dict[tuple[str, ...], tuple[str, str]] = {}
-        self.tiers = {t.id: t for t in rs.tiers}
-        self.ranks = {t.id: i for i, t in enumerate(rs.tiers)}
+        # the first tier of an id wins, as in Ruleset.tier and Ruleset.rank
+        self.tiers = {t.id: t for t in reversed(rs.tiers)}
+        self.ranks = {t.id: len(rs.tiers) - 1 - i for i, t in enumerate(reversed(rs.tiers))}
 
         e, b = rs.earn, rs.bonuses
         self.below_minimum = PlanLine(
@@ -108,10 +109,11 @@ class _Table:
                 f"1 point per {s.earn_rial_per_point:,} Rial ({s.name_en} season)",
                 persian_numbers(f"هر {s.earn_rial_per_point:,} ریال یک امتیاز (فصل {s.name_fa})"))
         self.tier_head = {t.id: (f"{t.name_en} tier earns {t.earn_percent}%: ",
-                                 persian_numbers(f"سطح {t.name_fa}: {t.earn_percent}٪ امتیاز: ")) for t in rs.tiers}
+                                 persian_numbers(f"سطح {t.name_fa}: {t.earn_percent}٪ امتیاز: "))
+                          for t in self.tiers.values()}
         self.discount_head = {t.id: (f"{t.name_en} tier discount {t.discount_percent}%: ",
                                      persian_numbers(f"تخفیف سطح {t.name_fa} {t.discount_percent}٪: "))
-                              for t in rs.tiers}
+                              for t in self.tiers.values()}
         self.birthday = PlanLine("birthday", "bonus", b.birthday_points,
                                  f"Happy birthday: {b.birthday_points:,} points",
                                  persian_numbers(f"تولدتان مبارک: {b.birthday_points:,} امتیاز"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,8 @@ class SlipPrinter:
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="slip-printer")
         # writes not finished yet, including one that outlived its timeout in a stuck device
         self._jobs: set[asyncio.Future[None]] = set()
+        self.last_printed_at: str | None = None
+        self.last_error: str | None = None
 
     @classmethod
     def from_config(cls, cfg: "AgentConfig") -> "SlipPrinter | None":
@@ -163,8 +166,22 @@ class SlipPrinter:
     def slip(self, lines: list[str], locale: str) -> bytes:
         return escpos_bytes(render(lines, locale, self.width_px, self.font_path), self.cut)
 
+    def status(self) -> dict[str, Any]:
+        """For `loyalty-agent status`: the device, slips still waiting, the last outcome."""
+        return {"device": str(self.device), "pending": sum(1 for j in self._jobs if not j.done()),
+                "last_printed_at": self.last_printed_at, "last_error": self.last_error}
+
     async def print_lines(self, lines: list[str], locale: str) -> int:
         """Print the lines; the number of bytes sent to the printer."""
+        try:
+            sent = await self._print(lines, locale)
+        except PrinterError as exc:
+            self.last_error = str(exc)
+            raise
+        self.last_printed_at, self.last_error = datetime.now(timezone.utc).isoformat(timespec="seconds"), None
+        return sent
+
+    async def _print(self, lines: list[str], locale: str) -> int:
         self._jobs = {j for j in self._jobs if not j.done()}
         if len(self._jobs) >= PRINTS_PENDING_MAX:
             raise PrinterError(f"{len(self._jobs)} slips are still waiting for the printer at {self.device}; "

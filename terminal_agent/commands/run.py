@@ -63,6 +63,11 @@ def status(actx: AgentContext, as_json: bool) -> None:
     click.echo(f"last card: {last.get('masked')} at {last.get('at')}" if last else "last card: none yet")
     backup = data.get("backup") or {}
     click.echo(f"backup:   {(backup.get('last_backup') or {}).get('path', 'none this run')}")
+    printer = data.get("printer")
+    if printer:
+        outcome = f"last error: {printer['last_error']}" if printer["last_error"] else \
+            f"last slip {printer['last_printed_at'] or 'none this run'}"
+        click.echo(f"printer:  {printer['device']}: {outcome}, {printer['pending']} waiting")
 
 
 def _offline_status(actx: AgentContext, why: str) -> dict:  # type: ignore[type-arg]

@@ -117,6 +117,8 @@ def test_the_api_prints_a_sales_slip_on_the_device(client: TestClient, runtime: 
     [(width, height, _)] = rasters(data)
     assert width * 8 == 384 and height > 100  # several lines of receipt
     english = data
+    reported = client.get("/v1/status").json()["printer"]
+    assert reported["device"] == str(device) and reported["last_error"] is None and reported["last_printed_at"]
     r = client.post(f"/v1/sales/{sale_id}/slip", json={"locale": "fa"})
     assert r.status_code == 200
     persian = device.read_bytes()
@@ -133,6 +135,7 @@ def test_slip_errors_say_what_is_wrong(client: TestClient, runtime: Runtime,
     r = client.post(f"/v1/sales/{sale_id}/slip")
     assert r.status_code == 503 and r.json()["code"] == "printer_unavailable"
     assert "no-such-dir/lp0" in r.json()["detail"] and "switched on" in r.json()["detail"]
+    assert client.get("/v1/status").json()["printer"]["last_error"] == r.json()["detail"]
     assert client.post("/v1/sales/nope/slip").status_code == 404
 
 

@@ -81,3 +81,31 @@ def test_sigterm_during_a_stream_of_sales_loses_nothing_acknowledged(tmp_path: P
     assert verify(led.engine).ok
     led.close()
     assert "stopped" in (tmp_path / "agent.log").read_text()
+
+
+@pytest.mark.slow
+def test_the_daemon_prints_slips_on_the_configured_printer_and_reports_it(tmp_path: Path) -> None:
+    port = free_port()
+    device = tmp_path / "lp0"
+    device.touch()
+    cfg = write_config(tmp_path, port, f'[printer]\ndevice = "{device}"\nwidth_px = 384\n')
+    led = Ledger.open(tmp_path / "data" / "ledger.sqlite3", store="S1", terminal="T1")
+    m = led.enrol_member(name="E2E", mobile="09351234567", actor="test")
+    led.issue_card(member_id=m.id, number="6395000000000999", technology="magstripe", actor="test")
+    led.close()
+    agent = Agent(cfg, port).start()
+    try:
+        with agent.client() as c:
+            sale = c.post("/v1/sales", json={
+                "idempotency_key": "k1", "card_number": "6395000000000999", "receipt_ref": "R1",
+                "lines": [{"sku": "A", "name": "Tea", "category": "grocery", "quantity": 1, "unit_price": 1_000_000}]})
+            assert sale.status_code == 200, sale.text
+            r = c.post(f"/v1/sales/{sale.json()['sale_id']}/slip", json={"locale": "fa"})
+            assert r.status_code == 200, r.text
+        assert device.stat().st_size == r.json()["bytes"] > 1000 and device.read_bytes().startswith(b"\x1b@")
+        status = subprocess.run([sys.executable, "-m", "terminal_agent", "--config", str(cfg), "status"],
+                                capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0, status.stderr
+        assert f"printer:  {device}: last slip 20" in status.stdout and "0 waiting" in status.stdout
+    finally:
+        assert agent.stop() == 0

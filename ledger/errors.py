@@ -11,6 +11,7 @@
     ├── Conflict
     │   ├── DuplicateCard         the card number is already issued
     │   ├── DuplicateMobile       another member has this mobile number
+    │   ├── SharedMobile          two members (from two offline branches) share it: use the card
     │   ├── DuplicateGiftCard
     │   └── IdempotencyConflict   same idempotency key, different request
     ├── CardRefused
@@ -72,6 +73,10 @@ class DuplicateCard(Conflict):
 
 class DuplicateMobile(Conflict):
     code = "duplicate_mobile"
+
+
+class SharedMobile(Conflict):
+    code = "shared_mobile"
 
 
 class DuplicateGiftCard(Conflict):

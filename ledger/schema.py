@@ -104,7 +104,9 @@ members = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("mobile", String(11), nullable=False, unique=True),
+    # not unique: a customer enrolled at two offline branches is two members until merged
+    # (enrolment checks that the mobile is free; lookup by mobile refuses to guess)
+    Column("mobile", String(11), nullable=False, index=True),
     Column("birth_date", Date, nullable=True),
     Column("referrer_id", String(36), ForeignKey("members.id"), nullable=True),
     Column("tier", String(32), nullable=False),

@@ -25,6 +25,7 @@ from ledger.errors import (
     DuplicateGiftCard,
     DuplicateMobile,
     InsufficientGiftBalance,
+    SharedMobile,
     UnknownCard,
     UnknownGiftCard,
     UnknownMember,
@@ -169,10 +170,14 @@ class Ledger:
         text = require_text("card number or mobile", card_or_mobile, maximum=40)
         if looks_like_mobile(text):
             mobile = normalise_mobile(text)
-            row = conn.execute(select(members.c.id).where(members.c.mobile == mobile)).first()
-            if row is None:
+            rows = conn.execute(select(members.c.id).where(members.c.mobile == mobile).limit(2)).all()
+            if not rows:
                 raise UnknownMember(f"no member has the mobile number {mobile}")
-            return str(row.id)
+            if len(rows) > 1:
+                raise SharedMobile(f"the mobile number {mobile} belongs to more than one member (enrolled at two "
+                                   "branches while they were offline; the hub lists it for a merge): "
+                                   "use the member's card")
+            return str(rows[0].id)
         return self._usable_card(conn, text).member_id
 
     def card(self, number: str) -> Card:

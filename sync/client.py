@@ -259,9 +259,9 @@ class SyncClient:
             for m in answer.get("members") or []:
                 if raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (m["id"],)) is None:
                     if raw.one_or_none("SELECT 1 FROM members WHERE mobile = ?", (m["mobile"],)) is not None:
-                        log.warning("member %s from the hub shares a mobile number with a local member; "
-                                    "left for reconciliation", m["id"])
-                        continue
+                        # taken whole, entries and card included; `loyalty-hub reconcile` lists the pair
+                        log.warning("member %s from the hub shares a mobile number with another member; "
+                                    "they are listed by the hub for a merge", m["id"])
                     referrer = m["referrer_id"]
                     if referrer and raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (referrer,)) is None:
                         referrer = None

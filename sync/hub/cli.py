@@ -126,17 +126,25 @@ def rules_publish(db_url: str, path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def reconcile(db_url: str, as_json: bool) -> None:
-    """Members overdrawn by offline redemptions at different terminals."""
-    rows = _hub(db_url).reconcile()
+    """Members overdrawn by offline redemptions at different terminals, and mobile
+    numbers enrolled as two members at branches that were offline."""
+    hub = _hub(db_url)
+    overdrawn, shared = hub.reconcile(), hub.shared_mobiles()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps({"overdrawn": overdrawn, "shared_mobiles": shared}, indent=2))
         return
-    for row in rows:
+    for row in overdrawn:
         click.echo(f"member {row['member_id']}: balance {row['balance']}")
         for d in row["debits"]:
             click.echo(f"  {d['created_at']}  {d['terminal_code']}#{d['seq']}  {d['kind']} {d['points']}  "
                        f"receipt {d['receipt_ref']}")
-    click.echo(f"{len(rows)} member(s) overdrawn")
+    click.echo(f"{len(overdrawn)} member(s) overdrawn")
+    for row in shared:
+        click.echo(f"mobile {row['mobile']}:")
+        for m in row["members"]:
+            click.echo(f"  member {m['member_id']}  store {m['store_code']}  enrolled {m['enrolled_at']} by "
+                       f"{m['enrolled_by']}  balance {m['balance']}")
+    click.echo(f"{len(shared)} mobile number(s) enrolled as more than one member")
 
 
 def main(argv: list[str] | None = None) -> None:

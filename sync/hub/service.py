@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ledger.chain import HASHED_FIELDS, entry_hash
@@ -497,6 +497,25 @@ class Hub:
                 out.append({"member_id": member_id, "balance": int(points),
                             "debits": [{k: getattr(r, k) for k in ("terminal_code", "seq", "kind", "points",
                                                                      "receipt_ref", "created_at")} for r in rows]})
+        return out
+
+    def shared_mobiles(self) -> list[dict[str, Any]]:
+        """Mobile numbers enrolled as more than one member (at branches offline at the time):
+        each terminal keeps the member it enrolled and skips the other, so the two accounts
+        stay apart until someone merges them; this lists them, with each one's balance."""
+        out = []
+        with self.engine.connect() as conn:
+            shared = conn.execute(select(members.c.mobile).group_by(members.c.mobile)
+                                  .having(func.count() > 1).order_by(members.c.mobile)).scalars().all()
+            for mobile in shared:
+                rows = conn.execute(
+                    select(members.c.id, members.c.store_code, members.c.enrolled_at, members.c.enrolled_by,
+                           func.coalesce(balances.c.points, 0).label("balance"))
+                    .select_from(members.outerjoin(balances, balances.c.member_id == members.c.id))
+                    .where(members.c.mobile == mobile).order_by(members.c.enrolled_at, members.c.id)).all()
+                out.append({"mobile": mobile, "members": [
+                    {"member_id": r.id, "store_code": r.store_code, "enrolled_at": r.enrolled_at,
+                     "enrolled_by": r.enrolled_by, "balance": int(r.balance)} for r in rows]})
         return out
 
     def terminal_lag(self) -> dict[str, float]:

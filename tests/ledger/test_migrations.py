@@ -32,3 +32,47 @@ def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
     first = db.upgrade(engine)
     assert db.upgrade(engine) == first
     engine.dispose()
+
+
+def test_a_ledger_with_history_goes_down_and_up_again_whole(tmp_path: Path) -> None:
+    """0003 -> 0004 rebuilds the members table, which cards, sales, entries and
+    balances refer to: every row and reference survives, both ways, and foreign keys
+    are on again afterwards."""
+    from alembic import command
+
+    from ledger.sales import post_sale
+    from ledger.service import Ledger
+    from ledger.types import SaleLine, SaleRequest
+    from ledger.verify import verify
+
+    path = tmp_path / "l.sqlite3"
+    led = Ledger.open(path, store="S", terminal="T")
+    referrer = led.enrol_member(name="Ali", mobile="09120000001", actor="t")
+    m = led.enrol_member(name="Sara", mobile="09120000002", referrer="09120000001", actor="t")
+    card = led.issue_card(member_id=m.id, number="6395000000000001", technology="magstripe", actor="t")
+    post_sale(led, SaleRequest(idempotency_key="k", card_number=card.number, receipt_ref="r",
+                               lines=(SaleLine(sku="A", name="Tea", category="grocery", quantity=1,
+                                               unit_price=2_000_000),)))
+    balance = led.balance(m.id)
+    led.close()
+
+    def counts(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+        with engine.connect() as conn:
+            return {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one()
+                    for t in ("members", "cards", "sales", "entries", "balances")}
+
+    engine = db.create_ledger_engine(path)
+    before = counts(engine)
+    command.downgrade(db._alembic_config(engine), "0003")
+    assert db.current_revision(engine) == "0003" and counts(engine) == before
+    assert db.upgrade(engine) == db.head_revision() and counts(engine) == before
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert verify(engine).ok
+    engine.dispose()
+    led = Ledger.open(path, store="S", terminal="T")
+    assert led.balance(m.id) == balance and led.find_member("09120000002").id == m.id
+    assert led.member(m.id).referrer_id == referrer.id
+    led.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from ledger.errors import CardReplaced
+from ledger.errors import CardReplaced, SharedMobile
 from ledger.rules import default_ruleset
 from ledger.sales import post_sale
 from ledger.verify import verify
@@ -70,3 +70,37 @@ def test_a_published_loyalty_table_reaches_the_terminal(hub: Hub, terminals) -> 
     assert a.ledger.ruleset.hash != digest
     a.client.sync_once()
     assert a.ledger.ruleset.hash == digest and a.client.status()["ruleset_hash"] == digest
+
+
+def test_one_mobile_enrolled_offline_at_two_branches_is_listed_for_a_merge(hub: Hub, terminals) -> None:  # type: ignore[no-untyped-def]
+    a, b = terminals("TA"), terminals("TB")
+    # both branches offline: the same customer is enrolled at each, with a card each
+    ma = a.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr-a")
+    ca = a.ledger.issue_card(member_id=ma.id, number="6395000000000001", technology="magstripe", actor="mgr-a")
+    mb = b.ledger.enrol_member(name="Sara A.", mobile="09120000001", actor="mgr-b")
+    cb = b.ledger.issue_card(member_id=mb.id, number="6395000000000002", technology="magstripe", actor="mgr-b")
+    post_sale(a.ledger, sale("a1", ca.number, 1_000_000))
+    for _ in range(2):
+        a.client.sync_once()
+        b.client.sync_once()
+    assert hub.reconcile() == []
+    [shared] = hub.shared_mobiles()
+    assert shared["mobile"] == "09120000001"
+    listed = {m["member_id"]: m for m in shared["members"]}
+    assert set(listed) == {ma.id, mb.id}
+    assert (listed[ma.id]["enrolled_by"], listed[ma.id]["balance"]) == ("mgr-a", a.ledger.balance(ma.id))
+    assert (listed[mb.id]["enrolled_by"], listed[mb.id]["balance"]) == ("mgr-b", b.ledger.balance(mb.id))
+    # each branch took the other's member whole: both cards work at both, balances agree
+    assert post_sale(b.ledger, sale("b1", cb.number, 1_000_000)).earned_points > 0
+    assert post_sale(a.ledger, sale("a2", cb.number, 1_000_000)).earned_points > 0
+    assert post_sale(b.ledger, sale("b2", ca.number, 1_000_000)).earned_points > 0
+    for _ in range(2):
+        a.client.sync_once()
+        b.client.sync_once()
+    for member in (ma.id, mb.id):
+        assert a.ledger.balance(member) == b.ledger.balance(member) > 0
+    # the mobile alone no longer says who: the cashier is told to use the card
+    for t in (a, b):
+        with pytest.raises(SharedMobile, match="use the member's card"):
+            t.ledger.find_member("09120000001")
+    assert verify(a.ledger.engine).ok and verify(b.ledger.engine).ok

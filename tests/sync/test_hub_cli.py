@@ -71,11 +71,12 @@ def test_two_terminals_through_a_real_hub_process_and_its_cli(hub_url: str, tmp_
 
         listed = _hub_cli(hub_url, "reconcile", "--json")
         assert listed.returncode == 0, listed.stderr
-        rows = json.loads(listed.stdout)
+        rows = json.loads(listed.stdout)["overdrawn"]
         assert [r["member_id"] for r in rows] == [m.id] and rows[0]["balance"] == a.ledger.balance(m.id)
         assert sorted(d["terminal_code"] for d in rows[0]["debits"] if d["kind"] == "redeem") == ["TA", "TB"]
         text = _hub_cli(hub_url, "reconcile")
         assert "1 member(s) overdrawn" in text.stdout and "TA#" in text.stdout and "TB#" in text.stdout
+        assert "0 mobile number(s) enrolled as more than one member" in text.stdout
 
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         ingested = [ln for ln in metrics.splitlines() if ln.startswith("loyalty_hub_entries_ingested_total ")]

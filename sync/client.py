@@ -144,18 +144,15 @@ class SyncClient:
     # -- state ------------------------------------------------------------------------
 
     def _state(self, conn: Connection) -> dict[str, Any]:
-        raw = Raw(conn)
-        row = raw.one_or_none("SELECT hub_cursor, directory_since, directory_rev, last_success_at, "
-                              "last_attempt_at, last_error, ruleset_hash FROM sync_state WHERE id = 1")
-        if row is None:
-            raw.run("INSERT INTO sync_state (id, hub_cursor, directory_since, directory_rev) VALUES (1, 0, '', 0)")
-            row = (0, "", 0, None, None, None, None)
+        # the row is created by migration 0005: reading it needs no write transaction
+        row = Raw(conn).one("SELECT hub_cursor, directory_since, directory_rev, last_success_at, "
+                            "last_attempt_at, last_error, ruleset_hash FROM sync_state WHERE id = 1")
         keys = ("hub_cursor", "directory_since", "directory_rev", "last_success_at", "last_attempt_at",
                 "last_error", "ruleset_hash")
         return dict(zip(keys, row))
 
     def status(self) -> dict[str, Any]:
-        with self.ledger.write("reading sync state") as conn:
+        with self.ledger.read() as conn:
             state = self._state(conn)
             raw = Raw(conn)
             backlog, oldest = raw.one("SELECT count(*), min(created_at) FROM outbox")
@@ -334,7 +331,6 @@ class SyncClient:
 
     def _failed(self, message: str) -> None:
         with self.ledger.write("recording a sync failure") as conn:
-            self._state(conn)
             Raw(conn).run("UPDATE sync_state SET last_attempt_at = ?, last_error = ? WHERE id = 1",
                           (format_utc(self.ledger.clock()), message[:500]))
 

@@ -104,3 +104,27 @@ def test_one_mobile_enrolled_offline_at_two_branches_is_listed_for_a_merge(hub: 
         with pytest.raises(SharedMobile, match="use the member's card"):
             t.ledger.find_member("09120000001")
     assert verify(a.ledger.engine).ok and verify(b.ledger.engine).ok
+
+
+def test_sync_status_is_read_while_a_sale_holds_the_write_lock(hub: Hub, terminals, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from ledger.service import Ledger
+    from sync.client import SyncClient
+
+    a = terminals("TA")
+    a.client.sync_once()
+    path = tmp_path / "TA.sqlite3"
+    # a reader that may not wait at all for the lock: any write would fail at once
+    impatient = Ledger.open(path, store="S1", terminal="TA", busy_timeout_ms=0)
+    client = SyncClient(impatient, a.creds)
+    till = sqlite3.connect(path, isolation_level=None)
+    try:
+        till.execute("BEGIN IMMEDIATE")  # the daemon, mid-sale
+        status = client.status()
+        assert status["backlog"] == 0 and status["last_success_at"] and status["last_error"] is None
+    finally:
+        till.execute("ROLLBACK")
+        till.close()
+        client.close()
+        impatient.close()

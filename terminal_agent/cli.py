@@ -81,6 +81,9 @@ def _register() -> None:
         cli.add_command(module.group)
     cli.add_command(run.run)
     cli.add_command(run.status)
+    from terminal_agent.commands import tui
+
+    cli.add_command(tui.tui)
     from terminal_agent.commands import sync_cmd
 
     cli.add_command(sync_cmd.group)

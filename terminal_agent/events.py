@@ -8,7 +8,6 @@ rather than holding up the till.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 SUBSCRIBERS_MAX = 16
@@ -60,13 +59,26 @@ class EventBus:
                 queue.get_nowait()
             queue.put_nowait(event)
 
-    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
-        if len(self._queues) >= SUBSCRIBERS_MAX:
+    def full(self) -> bool:
+        return len(self._queues) >= SUBSCRIBERS_MAX
+
+    def subscribe(self) -> "Subscription":
+        """A new subscriber's queue, registered at once (TooManySubscribers past the
+        limit, before any answer is started); close it when the subscriber leaves."""
+        if self.full():
             raise TooManySubscribers(f"at most {SUBSCRIBERS_MAX} event streams at once")
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE_EVENTS_MAX)
         self._queues.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.discard(queue)
+        return Subscription(self, queue)
+
+
+class Subscription:
+    def __init__(self, bus: EventBus, queue: "asyncio.Queue[dict[str, Any]]") -> None:
+        self._bus = bus
+        self._queue = queue
+
+    async def next(self) -> dict[str, Any]:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._bus._queues.discard(self._queue)

@@ -23,7 +23,7 @@ from terminal_agent import __version__, receipt
 from terminal_agent.api import models as m
 from terminal_agent.api.auth import Auth, manager, require_token, session_user
 from terminal_agent.api.problems import ApiProblem, install
-from terminal_agent.events import TooManySubscribers
+from terminal_agent.events import SUBSCRIBERS_MAX, TooManySubscribers
 from terminal_agent.runtime import Runtime
 from terminal_agent.slip import PrinterError
 from terminal_agent.status import agent_status
@@ -100,19 +100,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def events(request: Request) -> StreamingResponse:
         rt = _rt(request)
         rt.bus.bind_if_unbound(asyncio.get_running_loop())
-        try:
-            stream = rt.bus.subscribe()
-            first = asyncio.ensure_future(stream.__anext__())
-        except TooManySubscribers as exc:
-            raise ApiProblem(503, "too_many_streams", str(exc)) from None
+        if rt.bus.full():
+            raise ApiProblem(503, "too_many_streams", f"at most {SUBSCRIBERS_MAX} event streams at once")
 
         async def body() -> AsyncIterator[bytes]:
-            pending = first
-            yield b": connected\n\n"
-            # a POS that connects late still learns each reader's state at once
-            for state in list(rt.bus.readers.values()):
-                yield f"event: reader\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
+            # subscribed here, where the finally below is sure to run: a stream whose
+            # client left before it began never registers a queue that nobody drains
             try:
+                subscription = rt.bus.subscribe()
+            except TooManySubscribers as exc:  # others connected in the meantime
+                yield f": {exc}\n\n".encode()
+                return
+            pending = asyncio.ensure_future(subscription.next())
+            try:
+                yield b": connected\n\n"
+                # a POS that connects late still learns each reader's state at once
+                for state in list(rt.bus.readers.values()):
+                    yield f"event: reader\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
                 while not rt.stopping:
                     done, _ = await asyncio.wait({pending}, timeout=SSE_KEEPALIVE_S)
                     if not done:
@@ -120,10 +124,12 @@ def create_app(runtime: Runtime) -> FastAPI:
                         continue
                     event = pending.result()
                     yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
-                    pending = asyncio.ensure_future(stream.__anext__())
+                    pending = asyncio.ensure_future(subscription.next())
             finally:
+                # plain calls, no await: a client that hung up cancels this generator, and
+                # under its cancelled scope any await here would be cut short again
                 pending.cancel()
-                await stream.aclose()
+                subscription.close()
 
         return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

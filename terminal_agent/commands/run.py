@@ -9,12 +9,11 @@ import click
 import httpx
 
 from ledger.service import Ledger
-from sync.client import tls_verify
 from terminal_agent.commands.context import AgentContext, pass_ctx
 from terminal_agent.config import load_config
+from terminal_agent.endpoint import agent_endpoint
 from terminal_agent.errors import AlreadyRunning
 from terminal_agent.runlock import RunLock
-from terminal_agent.runtime import TOKEN_FILE
 
 STATUS_TIMEOUT_S = 3.0
 
@@ -36,14 +35,10 @@ def run(actx: AgentContext, config_path: str | None) -> None:
 @pass_ctx
 def status(actx: AgentContext, as_json: bool) -> None:
     """Readers, last card read, ledger size, sync backlog and last backup of the running agent."""
-    cfg = actx.config
-    token_path = cfg.data_dir / TOKEN_FILE
-    token = cfg.api.token or (token_path.read_text().strip() if token_path.exists() else "")
-    scheme = "https" if cfg.api.tls_cert else "http"
+    where = agent_endpoint(actx.config)
     try:
-        answer = httpx.get(f"{scheme}://{cfg.api.host}:{cfg.api.port}/v1/status",
-                           headers={"Authorization": f"Bearer {token}"}, timeout=STATUS_TIMEOUT_S,
-                           verify=tls_verify(cfg.resolve(cfg.api.tls_cert) if cfg.api.tls_cert else None))
+        answer = httpx.get(f"{where.base_url}/v1/status", headers={"Authorization": f"Bearer {where.token}"},
+                           timeout=STATUS_TIMEOUT_S, verify=where.verify)
         answer.raise_for_status()
         data = answer.json()
         data["running"] = True

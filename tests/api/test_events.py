@@ -1,44 +1,33 @@
-"""Server-sent events over a real uvicorn server on loopback."""
+"""Server-sent events over a real uvicorn server on loopback (the agent_url fixture): card
+reads reach the stream, a client that leaves frees its place with no error in the
+server, and past the limit a new stream is refused with 503."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import socket
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from terminal_agent.api.app import create_app
+from terminal_agent.events import SUBSCRIBERS_MAX
 from terminal_agent.runtime import Runtime
 from tests.api.conftest import TOKEN
 
-
-@pytest.fixture
-def server(runtime: Runtime) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(runtime), log_config=None, lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    runtime.stopping = True
-    srv.should_exit = True
-    thread.join(timeout=10)
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+WAIT_S = 10.0
 
 
-def test_card_read_reaches_the_event_stream_and_last_card(server: str, runtime: Runtime) -> None:
+def test_card_read_reaches_the_event_stream_and_last_card(agent_url: str, runtime: Runtime) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     event = {"type": "card", "reader_id": "sim1", "technology": "magstripe", "card_number": "6395000000000101",
              "masked": "639500******0101", "read_at": "2026-03-01T09:00:00Z"}
     got: list[dict] = []
-    with httpx.stream("GET", f"{server}/v1/events", headers=headers, timeout=10) as stream:
+    with httpx.stream("GET", f"{agent_url}/v1/events", headers=headers, timeout=10) as stream:
         assert stream.status_code == 200
         lines = stream.iter_lines()
         assert next(lines) == ": connected"
@@ -48,10 +37,50 @@ def test_card_read_reaches_the_event_stream_and_last_card(server: str, runtime: 
                 got.append(json.loads(line[6:]))
                 break
     assert got == [event]
-    last = httpx.get(f"{server}/v1/cards/last", headers=headers).json()
+    last = httpx.get(f"{agent_url}/v1/cards/last", headers=headers).json()
     assert last["card"]["masked"] == "639500******0101"
 
 
-def test_event_stream_needs_the_token(server: str) -> None:
-    r = httpx.get(f"{server}/v1/events", timeout=5)
+def test_event_stream_needs_the_token(agent_url: str) -> None:
+    r = httpx.get(f"{agent_url}/v1/events", timeout=5)
     assert r.status_code == 401
+
+
+def until(condition: Any) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "it did not happen"
+        time.sleep(0.02)
+
+
+def test_a_client_that_leaves_frees_its_stream_without_a_server_error(
+        agent_url: str, runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    with httpx.Client(base_url=agent_url, headers=HEADERS, timeout=5) as client:
+        for _ in range(3):
+            with client.stream("GET", "/v1/events") as r:
+                lines = r.iter_lines()
+                assert next(lines) == ": connected"
+                until(lambda: len(runtime.bus._queues) == 1)
+                runtime.bus.publish({"type": "card", "number": "6395000000000101", "masked": "…0101"})
+                assert next(lines) == ""
+                assert next(lines) == "event: card"
+                assert "6395000000000101" in next(lines)
+            until(lambda: not runtime.bus._queues)  # hung up: its queue is gone
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+
+
+def test_past_the_limit_a_new_stream_is_refused_with_503(agent_url: str, runtime: Runtime) -> None:
+    readers = []  # each stream's line iterator, kept: dropping one closes its stream
+    with contextlib.ExitStack() as open_streams:
+        for _ in range(SUBSCRIBERS_MAX):
+            c = open_streams.enter_context(httpx.Client(base_url=agent_url, headers=HEADERS, timeout=5))
+            r = open_streams.enter_context(c.stream("GET", "/v1/events"))
+            readers.append(r.iter_lines())
+            assert next(readers[-1]) == ": connected"
+        until(lambda: len(runtime.bus._queues) == SUBSCRIBERS_MAX)
+        refused = httpx.get(f"{agent_url}/v1/events", headers=HEADERS, timeout=5)
+        assert refused.status_code == 503 and refused.json()["code"] == "too_many_streams"
+    until(lambda: not runtime.bus._queues)  # all hung up: room again
+    with httpx.Client(base_url=agent_url, headers=HEADERS, timeout=5) as c, c.stream("GET", "/v1/events") as r:
+        assert r.status_code == 200 and next(r.iter_lines()) == ": connected"

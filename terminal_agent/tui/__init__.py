@@ -1,0 +1,1 @@
+"""The store manager's console: a Textual app over the running agent's local API."""

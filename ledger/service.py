@@ -106,11 +106,16 @@ class Ledger:
         with db.translate_db_errors(action), self.engine.begin() as conn:
             yield conn
 
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database file without blocking writers (PASSIVE).
-        The daemon calls this every few seconds from a worker thread."""
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy the WAL into the database file without blocking writers (PASSIVE); the
+        WAL's frames and how many of them are now in the file. The daemon calls this
+        every few seconds from a worker thread."""
         with db.translate_db_errors("checkpointing the ledger"), self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            # on the driver's connection, outside any transaction: SQLAlchemy would open
+            # one (BEGIN IMMEDIATE here), and SQLite refuses to checkpoint inside it
+            dbapi = conn.connection.driver_connection
+            _, frames, done = dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # type: ignore[union-attr]
+            return int(frames), int(done)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -62,9 +62,18 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         self.dismiss(values)
 
     @on(Button.Pressed, "#ok")
-    @on(Input.Submitted)
     def ok(self) -> None:
         self._submit()
+
+    @on(Input.Submitted)
+    def next_field(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field, and on the last one sends the form."""
+        inputs = list(self.query(Input))
+        at = inputs.index(event.input)
+        if at + 1 < len(inputs):
+            inputs[at + 1].focus()
+        else:
+            self._submit()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -301,7 +310,8 @@ class MainScreen(Screen[None]):
 
 class ManagerConsole(App[None]):
     CSS = """
-    #login, #form { width: 60; height: auto; padding: 1 2; border: round $accent; }
+    #login, #form { width: 60; height: auto; max-height: 100%; padding: 0 2; border: round $accent;
+                    overflow-y: auto; }
     LoginScreen, FormScreen { align: center middle; }
     #search { height: auto; }
     #lookup { width: 1fr; }

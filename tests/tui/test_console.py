@@ -41,15 +41,19 @@ def text(app: ManagerConsole, selector: str) -> str:
 
 
 async def fill(pilot: Any, **values: str) -> None:
-    """Type into the open form and press Enter in its last field, as a person does."""
+    """Type into the open form and press Enter from field to field; Enter in the last
+    one sends the form, as a person does."""
     await until(pilot, lambda: isinstance(pilot.app.screen, FormScreen))
-    field = None
+    form = pilot.app.screen
     for name, value in values.items():
-        field = pilot.app.screen.query_one(f"#f-{name}", Input)
-        field.value = value
-    assert field is not None
-    field.focus()
-    await pilot.press("enter")
+        form.query_one(f"#f-{name}", Input).value = value
+    fields = list(form.query(Input))
+    fields[0].focus()
+    await pilot.pause()
+    for field in fields:
+        assert field.has_focus
+        await pilot.press("enter")
+        await pilot.pause()
 
 
 async def find(pilot: Any, main: MainScreen, query: str) -> None:

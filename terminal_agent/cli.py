@@ -88,7 +88,7 @@ def _register() -> None:
 
     cli.add_command(sync_cmd.group)
     cli.add_command(sync_cmd.enroll)
-    for optional in ("rules", "readers"):
+    for optional in ("rules", "readers", "report"):
         try:
             module: Any = __import__(f"terminal_agent.commands.{optional}", fromlist=["group"])
         except ImportError:  # pragma: no cover - while the package is being written

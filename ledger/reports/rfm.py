@@ -1,0 +1,85 @@
+"""RFM scoring: recency, frequency and monetary value, each 1 (lowest) to 5 (highest)
+by the member's place among all members who bought, and a segment named from the
+three. Pure: rows in, scores out; equal values always get equal scores."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+SCORES = 5
+
+
+@dataclass(frozen=True)
+class Activity:
+    member_id: str
+    last_visit: datetime | None  # aware UTC; None: never bought
+    visits: int
+    spend: int  # Rial, net of refunds
+
+
+@dataclass(frozen=True)
+class Rfm:
+    member_id: str
+    recency_days: int | None
+    visits: int
+    spend: int
+    r: int  # 0 for a member who never bought
+    f: int
+    m: int
+    segment: str  # a key of SEGMENTS
+
+
+# (key, English, Persian), in the order they are tried
+SEGMENTS: dict[str, tuple[str, str]] = {
+    "champions": ("Champions", "قهرمانان"),
+    "loyal": ("Loyal", "وفادار"),
+    "new": ("New", "تازه‌وارد"),
+    "at_risk": ("At risk", "در معرض ریزش"),
+    "hibernating": ("Hibernating", "خفته"),
+    "regular": ("Regular", "عادی"),
+    "no_purchase": ("No purchase yet", "بدون خرید"),
+}
+
+
+def segment_of(r: int, f: int, m: int) -> str:
+    if r == 0:
+        return "no_purchase"
+    if r >= 4 and f >= 4 and m >= 4:
+        return "champions"
+    if f >= 4:
+        return "loyal" if r >= 3 else "at_risk"
+    if r >= 4 and f <= 2:
+        return "new"
+    if r <= 2 and f >= 3:
+        return "at_risk"
+    if r <= 2:
+        return "hibernating"
+    return "regular"
+
+
+def _scorer(values: Sequence[int]) -> Callable[[int], int]:
+    """value -> 1..5: the share of `values` at or below it, in fifths rounded up. Ties
+    share a score, a larger value never scores lower, and the largest scores 5."""
+    ordered = sorted(values)
+    n = len(ordered)
+    return lambda v: (SCORES * bisect_right(ordered, v) + n - 1) // n
+
+
+def score(activity: Sequence[Activity], now: datetime) -> list[Rfm]:
+    bought = [a for a in activity if a.last_visit is not None and a.visits > 0]
+    recency = {a.member_id: max((now - a.last_visit).days, 0) for a in bought}  # type: ignore[operator]
+    # recent is good: score the negated days, so fewer days rank higher
+    r_of = _scorer([-d for d in recency.values()]) if bought else None
+    f_of = _scorer([a.visits for a in bought]) if bought else None
+    m_of = _scorer([a.spend for a in bought]) if bought else None
+    out = []
+    for a in activity:
+        if a.member_id in recency and r_of and f_of and m_of:
+            r, f, m = r_of(-recency[a.member_id]), f_of(a.visits), m_of(a.spend)
+            out.append(Rfm(a.member_id, recency[a.member_id], a.visits, a.spend, r, f, m, segment_of(r, f, m)))
+        else:
+            out.append(Rfm(a.member_id, None, 0, a.spend, 0, 0, 0, "no_purchase"))
+    return out

@@ -6,9 +6,13 @@ it must never change.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# The stores' local time for what people read (receipts, reports): Iran, UTC+3:30,
+# with no daylight saving since 2022. (The loyalty table's own days follow its
+# programme.utc_offset_minutes.)
+IRAN_OFFSET = timedelta(minutes=210)
 
 
 def format_utc(value: datetime) -> str:

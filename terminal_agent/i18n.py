@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 import jdatetime
 
+from ledger.timefmt import IRAN_OFFSET
+
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-IRAN_OFFSET_HOURS = 3.5  # Iran has had no daylight saving time since 2022
 
 
 def digits(text: str, locale: str, persian_digits: bool = True) -> str:
@@ -23,9 +24,7 @@ def rial(amount: int, locale: str, persian_digits: bool = True) -> str:
 
 def local_date(at: datetime, locale: str, persian_digits: bool = True) -> str:
     """Jalali for fa, Gregorian for en; both in Iran's local time."""
-    from datetime import timedelta
-
-    local = at.astimezone(timezone.utc) + timedelta(hours=IRAN_OFFSET_HOURS)
+    local = at.astimezone(timezone.utc) + IRAN_OFFSET
     if locale == "fa":
         j = jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
         return digits(j.strftime("%Y/%m/%d %H:%M"), locale, persian_digits)

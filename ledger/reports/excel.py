@@ -22,12 +22,11 @@ import jdatetime
 
 from ledger.errors import ValidationFailed
 from ledger.reports.rfm import SEGMENTS, Activity, score
-from ledger.timefmt import format_utc, parse_utc
+from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 
 SHEETS = ("kpis", "members", "sales", "entries", "rfm")
 CHUNK_ROWS = 5_000  # rows fetched from SQLite at a time
 EXCEL_ROWS_MAX = 1_048_575  # a sheet's rows below its header
-STORE_OFFSET = timedelta(minutes=210)  # Iran (no daylight saving since 2022)
 JALALI_DAYS_MAX = 10_000  # days whose Jalali form is kept while one sheet is written
 
 HEADERS: dict[str, list[tuple[str, str]]] = {  # (English, Persian) per column
@@ -97,7 +96,7 @@ class _Book:
         def convert(text: str | None) -> Any:
             if not text:
                 return ""
-            local = (parse_utc(text) + STORE_OFFSET).replace(tzinfo=None)
+            local = (parse_utc(text) + IRAN_OFFSET).replace(tzinfo=None)
             if not fa:
                 return local
             day = local.date()

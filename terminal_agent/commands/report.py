@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from ledger.rules.dates import parse_date
+from ledger.timefmt import IRAN_OFFSET
 from terminal_agent.commands.context import AgentContext, pass_ctx
-
-IRAN_OFFSET = timedelta(minutes=210)
 
 
 def _day_start(text: str | None, option: str) -> datetime | None:

@@ -63,3 +63,4 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "[verify] ok" in result.output
     assert "was replaced on" in result.output
+    assert "sales 6, entries 14" in result.output and (tmp_path / "demo" / "report.xlsx").stat().st_size > 0

@@ -89,3 +89,8 @@ def _walk(led: Ledger, folder: Path) -> None:
     report = verify(led.engine)
     _say("verify", f"{'ok' if report.ok else 'FAILED'}: {report.entries_checked} entries, "
                    f"{report.members} balances match their entries")
+    from ledger.reports.excel import export
+
+    workbook = folder / "report.xlsx"
+    written = export(Path(led.engine.url.database or ""), workbook, locale="fa")
+    _say("report", f"{workbook}: " + ", ".join(f"{k} {v}" for k, v in written.items()) + " rows (open it in Excel)")

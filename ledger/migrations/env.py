@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from ledger.errors import DatabaseError
 from ledger.schema import metadata
 
 config = context.config
@@ -21,14 +22,19 @@ with engine.connect() as connection:
     if sqlite:
         connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
     try:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        # SQLite runs DDL inside a transaction: every migration of a run commits together or not at all
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                          transactional_ddl=True)
         with context.begin_transaction():
+            before = context.get_context().get_current_revision()
             context.run_migrations()
-            if sqlite:
+            # the whole-file check only when something was migrated: at head (every
+            # start of the agent) it would read every sale on every start
+            if sqlite and context.get_context().get_current_revision() != before:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                 if broken:
-                    raise RuntimeError(f"the migration would leave {len(broken)} broken references, "
-                                       f"first in table {broken[0][0]}; nothing was changed")
+                    raise DatabaseError(f"the migration would leave {len(broken)} broken references, "
+                                        f"first in table {broken[0][0]}; nothing was changed")
         connection.commit()
     finally:
         if sqlite:

@@ -92,3 +92,30 @@ def test_a_checkpoint_copies_the_whole_wal_into_the_file(tmp_path: Path) -> None
     assert led.find_member("09120000003").name == "M3"
     assert led.checkpoint() == (frames, frames)  # nothing new was written since
     led.close()
+
+
+def test_a_migration_that_would_leave_a_broken_reference_changes_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+    from alembic import command
+
+    from ledger.errors import DatabaseError
+    from ledger.service import Ledger
+
+    path = tmp_path / "l.sqlite3"
+    Ledger.open(path, store="S", terminal="T").close()
+    engine = db.create_ledger_engine(path)
+    command.downgrade(db._alembic_config(engine), "0003")
+    raw = sqlite3.connect(path)  # foreign keys are off by default here: an orphan card gets in
+    raw.execute("INSERT INTO cards (number, member_id, technology, status, issued_at, issued_by) "
+                "VALUES ('6395000000000009', 'no-such-member', 'magstripe', 'active', "
+                "'2026-03-01T09:00:00.000000Z', 't')")
+    raw.commit()
+    raw.close()
+    with pytest.raises(DatabaseError, match="broken references, first in table cards"):
+        db.upgrade(engine)
+    assert db.current_revision(engine) == "0003"  # nothing was changed
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()

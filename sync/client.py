@@ -215,6 +215,8 @@ class SyncClient:
                     f"SELECT {', '.join(GIFT_FIELDS)} FROM gift_cards WHERE issued_at > ?", (since,))],
                 "cursor": cursor,
                 "directory_rev": directory_rev,
+                # the loyalty table this terminal holds: the hub sends its text only if it differs
+                "ruleset_hash": state["ruleset_hash"],
             }
         self._batch_end = rows[-1][0] if rows else after_id
         return payload, watermark
@@ -304,7 +306,7 @@ class SyncClient:
                 applied += 1
             ruleset = answer.get("ruleset")
             state = self._state(conn)
-            if ruleset and ruleset.get("hash") != state["ruleset_hash"]:
+            if ruleset and ruleset.get("hash") != state["ruleset_hash"] and ruleset.get("toml"):
                 self._take_ruleset(conn, ruleset)
             raw.run("UPDATE sync_state SET hub_cursor = ?, directory_rev = ?, directory_since = ?, "
                     "last_success_at = ?, last_attempt_at = ?, last_error = NULL WHERE id = 1",

@@ -155,6 +155,7 @@ _SHAPES = (("entries", ENTRY_FIELDS, _limits(entries, ENTRY_FIELDS)),
            ("cards", CARD_FIELDS, _limits(cards, CARD_FIELDS)),
            ("gift_cards", GIFT_FIELDS, _limits(gift_cards, GIFT_FIELDS)))
 _SCALARS = (str, int, type(None))
+RULESET_HASH_CHARS = 64
 
 
 _SCALAR_TYPES = frozenset(_SCALARS)
@@ -171,6 +172,8 @@ def _plainly_well_formed(payload: dict[str, Any]) -> bool:
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return False
+    if not _ruleset_hash_ok(payload):
+        return False
     try:
         for key, values_of, limits in _FAST_SHAPES:
             rows = payload.get(key) or []
@@ -196,11 +199,18 @@ def _payload_problem(payload: dict[str, Any]) -> str | None:
     return _payload_problem_row_by_row(payload)
 
 
+def _ruleset_hash_ok(payload: dict[str, Any]) -> bool:
+    value = payload.get("ruleset_hash")
+    return value is None or (type(value) is str and len(value) <= RULESET_HASH_CHARS)
+
+
 def _payload_problem_row_by_row(payload: dict[str, Any]) -> str | None:
     for key in ("cursor", "directory_rev"):
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return f"{key} must be a whole number of at least 0"
+    if not _ruleset_hash_ok(payload):
+        return f"ruleset_hash must be text of at most {RULESET_HASH_CHARS} characters, or null"
     for key, fields, limits in _SHAPES:
         rows = payload.get(key) or []
         if not isinstance(rows, list):
@@ -450,7 +460,13 @@ class Hub:
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
             down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
             directory, new_rev = directory_changes(conn, directory_rev)
-            ruleset = conn.execute(select(rulesets).order_by(rulesets.c.version.desc()).limit(1)).first()
+            # the table's text only to a terminal that does not hold it yet: a sync every
+            # few seconds over a shop's thin line would otherwise carry it every time
+            ruleset = conn.execute(select(rulesets.c.version, rulesets.c.hash)
+                                   .order_by(rulesets.c.version.desc()).limit(1)).first()
+            toml = None
+            if ruleset is not None and ruleset.hash != payload.get("ruleset_hash"):
+                toml = conn.execute(select(rulesets.c.toml).where(rulesets.c.version == ruleset.version)).scalar()
             touched = {e.get("member_id") for e in batch if e.get("member_id")}
             member_balances = dict(conn.execute(select(balances.c.member_id, balances.c.points)
                                                 .where(balances.c.member_id.in_(touched))).all()) if touched else {}
@@ -463,7 +479,7 @@ class Hub:
             "directory_rev": new_rev,
             "balances": member_balances,
             "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
-                                                     "toml": ruleset.toml},
+                                                     **({"toml": toml} if toml is not None else {})},
         }
 
     # -- operations ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from ledger.errors import CardReplaced, SharedMobile
 from ledger.rules import default_ruleset
 from ledger.sales import post_sale
 from ledger.verify import verify
+from sync.errors import HubRefused
 from sync.hub.schema import balances
 from sync.hub.service import Hub
 from tests.conftest import sale
@@ -128,3 +129,20 @@ def test_sync_status_is_read_while_a_sale_holds_the_write_lock(hub: Hub, termina
         till.close()
         client.close()
         impatient.close()
+
+
+def test_the_loyalty_tables_text_travels_only_to_a_terminal_without_it(hub: Hub, terminals) -> None:  # type: ignore[no-untyped-def]
+    a = terminals("TA")
+    text = open("ledger/rules/default.toml", encoding="utf-8").read().replace(
+        "rial_per_point = 10000            # 1 point", "rial_per_point = 5000            # 1 point")
+    version, digest = hub.publish_ruleset(text, "test.toml")
+    fresh = hub.sync("TA", {"ruleset_hash": None})["ruleset"]
+    assert fresh == {"version": version, "hash": digest, "toml": text}
+    assert hub.sync("TA", {"ruleset_hash": digest})["ruleset"] == {"version": version, "hash": digest}
+    assert hub.sync("TA", {"ruleset_hash": "0" * 64})["ruleset"]["toml"] == text  # an older table: sent again
+    a.client.sync_once()
+    assert a.ledger.ruleset.hash == digest and a.ledger.ruleset.earn.rial_per_point == 5000
+    a.client.sync_once()  # holding it now, the terminal keeps it (the answer had no text)
+    assert a.ledger.ruleset.hash == digest and a.client.status()["ruleset_hash"] == digest
+    with pytest.raises(HubRefused, match="ruleset_hash must be text"):
+        hub.sync("TA", {"ruleset_hash": 5})

@@ -153,7 +153,7 @@ class SlipPrinter:
         self.cut = cut
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="slip-printer")
         # writes not finished yet, including one that outlived its timeout in a stuck device
-        self._jobs: set[asyncio.Future[None]] = set()
+        self._jobs: set[asyncio.Future[int]] = set()
         self.last_printed_at: str | None = None
         self.last_error: str | None = None
 
@@ -186,14 +186,19 @@ class SlipPrinter:
         if len(self._jobs) >= PRINTS_PENDING_MAX:
             raise PrinterError(f"{len(self._jobs)} slips are still waiting for the printer at {self.device}; "
                                "check the printer", "printer_busy")
-        data = self.slip(lines, locale)
-        job = asyncio.get_running_loop().run_in_executor(self._thread, write_to_device, self.device, data)
+        # drawing (tens of milliseconds) happens on the printer's thread too, off the loop
+        # that carries card reads and sales
+        job = asyncio.get_running_loop().run_in_executor(self._thread, self._render_and_write, lines, locale)
         self._jobs.add(job)
         try:
-            await asyncio.wait_for(asyncio.shield(job), PRINT_TIMEOUT_S)
+            return await asyncio.wait_for(asyncio.shield(job), PRINT_TIMEOUT_S)
         except TimeoutError:
             raise PrinterError(f"the printer at {self.device} took more than {PRINT_TIMEOUT_S:g} s to take "
                                "the slip; check paper and cable", "printer_timeout", 504) from None
+
+    def _render_and_write(self, lines: list[str], locale: str) -> int:
+        data = self.slip(lines, locale)
+        write_to_device(self.device, data)
         return len(data)
 
     def close(self) -> None:

@@ -120,7 +120,7 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         ledger = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal,
                              ruleset=load_ruleset(cfg), busy_timeout_ms=cfg.ledger.busy_timeout_ms)
         rt = Runtime(config=cfg, ledger=ledger, token=api_token(cfg))
-        rt.printer = SlipPrinter.from_config(cfg)
+        rt.attach_printer(SlipPrinter.from_config(cfg))
         loop = asyncio.get_running_loop()
         rt.bus.bind(loop)
         stop = asyncio.Event()

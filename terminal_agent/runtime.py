@@ -51,6 +51,12 @@ class Runtime:
     # The ESC/POS printer for points slips, if the config names one.
     printer: SlipPrinter | None = None
 
+    def attach_printer(self, printer: SlipPrinter | None) -> None:
+        """The slip printer, reported in `status` like the other parts that register."""
+        self.printer = printer
+        if printer is not None:
+            self.status_sources["printer"] = printer.status
+
     @property
     def ledger_path(self) -> Path:
         return self.config.ledger_path

@@ -26,8 +26,6 @@ def agent_status(rt: Runtime) -> dict[str, Any]:
         "ledger": {"path": str(path), "bytes": size, "entries": entry_count, "members": member_count},
         "sync": {"backlog": backlog},
     }
-    if rt.printer is not None:
-        out["printer"] = rt.printer.status()
     for name, source in rt.status_sources.items():
         try:
             out[name] = source()

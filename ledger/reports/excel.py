@@ -21,6 +21,7 @@ from typing import Any
 import jdatetime
 
 from ledger.errors import ValidationFailed
+from ledger.service import mask_card
 from ledger.reports.rfm import SEGMENTS, Activity, score
 from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 
@@ -64,10 +65,6 @@ class Period:
     def sql(self, column: str) -> tuple[str, list[str]]:
         where, params = self.conditions(column)
         return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
-def _mask(number: str | None) -> str:
-    return "" if not number else (number if len(number) <= 4 else f"…{number[-4:]}")
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
@@ -222,7 +219,7 @@ def export(db_path: Path, out: Path, *, sheets: Sequence[str] = SHEETS, locale: 
                 written[kind] = book.sheet(kind, rows, time_col=5)
             elif kind == "sales":
                 where, params = period.sql("created_at")
-                rows = ((at, kind_, receipt, terminal, member, _mask(card), amount, actor)
+                rows = ((at, kind_, receipt, terminal, member, mask_card(card) if card else "", amount, actor)
                         for at, kind_, receipt, terminal, member, card, amount, actor in _rows(
                             db, "SELECT created_at, kind, receipt_ref, terminal_code, member_id, card_number, "
                                 f"amount, actor FROM sales{where} ORDER BY created_at, id", params))

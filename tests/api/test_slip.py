@@ -108,7 +108,7 @@ def test_the_api_prints_a_sales_slip_on_the_device(client: TestClient, runtime: 
                                                    manager_headers: dict[str, str], tmp_path: Path) -> None:
     device = tmp_path / "lp0"
     device.touch()
-    runtime.printer = SlipPrinter(device, 384, str(FONT), cut=True)
+    runtime.attach_printer(SlipPrinter(device, 384, str(FONT), cut=True))
     sale_id = _sale_id(client, manager_headers)
     r = client.post(f"/v1/sales/{sale_id}/slip")
     assert r.status_code == 200, r.text
@@ -131,7 +131,7 @@ def test_slip_errors_say_what_is_wrong(client: TestClient, runtime: Runtime,
     sale_id = _sale_id(client, manager_headers)
     r = client.post(f"/v1/sales/{sale_id}/slip")
     assert r.status_code == 409 and r.json()["code"] == "no_printer"
-    runtime.printer = SlipPrinter(tmp_path / "no-such-dir" / "lp0", 384, str(FONT), cut=True)
+    runtime.attach_printer(SlipPrinter(tmp_path / "no-such-dir" / "lp0", 384, str(FONT), cut=True))
     r = client.post(f"/v1/sales/{sale_id}/slip")
     assert r.status_code == 503 and r.json()["code"] == "printer_unavailable"
     assert "no-such-dir/lp0" in r.json()["detail"] and "switched on" in r.json()["detail"]
@@ -145,7 +145,7 @@ def test_a_printer_that_does_not_take_the_slip_times_out_and_slips_queue_bounded
     monkeypatch.setattr(slip, "PRINT_TIMEOUT_S", 0.3)
     fifo = tmp_path / "stuck-printer"
     os.mkfifo(fifo)  # opening it to write blocks until someone reads: a printer that takes nothing
-    runtime.printer = SlipPrinter(fifo, 384, str(FONT), cut=True)
+    runtime.attach_printer(SlipPrinter(fifo, 384, str(FONT), cut=True))
     sale_id = _sale_id(client, manager_headers)
     answers: list[Any] = [client.post(f"/v1/sales/{sale_id}/slip").json() for _ in range(slip.PRINTS_PENDING_MAX)]
     assert {a["code"] for a in answers} == {"printer_timeout"}

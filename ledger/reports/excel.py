@@ -22,7 +22,7 @@ import jdatetime
 
 from ledger.errors import ValidationFailed
 from ledger.service import mask_card
-from ledger.reports.rfm import SEGMENTS, Activity, score
+from ledger.reports.rfm import SEGMENTS, Activity, Rfm, score
 from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 
 SHEETS = ("kpis", "members", "sales", "entries", "rfm")
@@ -202,15 +202,17 @@ def export(db_path: Path, out: Path, *, sheets: Sequence[str] = SHEETS, locale: 
     partial = out.with_name(f".{out.name}.partial")
     book = _Book(partial, locale)
     written: dict[str, int] = {}
-    fa = locale == "fa"
+    label = {k: v[1 if locale == "fa" else 0] for k, v in SEGMENTS.items()}
+    rfm: list[Rfm] = []  # scored once, for whichever of the members and rfm sheets comes first
     done = False
     try:
         for kind in sheets:
+            if kind in ("members", "rfm") and not rfm:
+                rfm = score(_activity(db, period), now)
             if kind == "kpis":
                 written[kind] = book.sheet(kind, iter(kpis(db, period, now, locale)))
             elif kind == "members":
-                segments = {r.member_id: r.segment for r in score(_activity(db, period), now)}
-                label = {k: v[1 if fa else 0] for k, v in SEGMENTS.items()}
+                segments = {r.member_id: r.segment for r in rfm}
                 rows = ((mid, name, mobile, tier, label[segments.get(mid, "no_purchase")], enrolled, store, balance)
                         for mid, name, mobile, tier, enrolled, store, balance in _rows(
                             db, "SELECT m.id, m.name, m.mobile, m.tier, m.enrolled_at, m.store_code, "
@@ -231,11 +233,9 @@ def export(db_path: Path, out: Path, *, sheets: Sequence[str] = SHEETS, locale: 
                         f"FROM entries{where} ORDER BY created_at, terminal_code, seq", params), time_col=0)
             elif kind == "rfm":
                 names = dict(db.execute("SELECT id, name FROM members").fetchall())
-                label = {k: v[1 if fa else 0] for k, v in SEGMENTS.items()}
-                scored = score(_activity(db, period), now)
                 written[kind] = book.sheet(kind, iter(
                     (r.member_id, names.get(r.member_id, ""), r.recency_days if r.recency_days is not None else "",
-                     r.visits, r.spend, r.r, r.f, r.m, label[r.segment]) for r in scored))
+                     r.visits, r.spend, r.r, r.f, r.m, label[r.segment]) for r in rfm))
         book.close()
         done = True
     except sqlite3.DatabaseError as exc:

@@ -185,7 +185,7 @@ class MainScreen(Screen[None]):
             self.say(exc.detail)
 
     async def refresh_member(self) -> None:
-        if self.member is not None and self.member["cards"]:
+        if self.member is not None:  # by an active card, else (none, or none left) by mobile
             usable = [c["number"] for c in self.member["cards"] if c["status"] == "active"]
             await self.find(usable[0] if usable else self.member["mobile"])
 

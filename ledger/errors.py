@@ -2,7 +2,10 @@
 
     LedgerError
     ├── ValidationFailed          bad input (amounts, quantities, names, reasons)
-    │   └── InvalidMobile         a mobile number that is not an Iranian mobile
+    │   ├── InvalidMobile         a mobile number that is not an Iranian mobile
+    │   ├── PaymentCardRefused    a bank card's number where a member or gift card belongs
+    │   ├── CardOutOfRange        a number outside the programme's member card ranges
+    │   └── LimitExceeded         an amount or sum past a bound that keeps every sum in int64
     ├── NotFound
     │   ├── UnknownMember
     │   ├── UnknownCard
@@ -41,6 +44,18 @@ class ValidationFailed(LedgerError):
 
 class InvalidMobile(ValidationFailed):
     code = "invalid_mobile"
+
+
+class PaymentCardRefused(ValidationFailed):
+    code = "bank_card"
+
+
+class CardOutOfRange(ValidationFailed):
+    code = "card_out_of_range"
+
+
+class LimitExceeded(ValidationFailed):
+    code = "limit_exceeded"
 
 
 class NotFound(LedgerError):

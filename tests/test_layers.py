@@ -10,7 +10,7 @@ import pytest
 SHELL_MODULES = ("sqlalchemy", "click", "textual", "serial", "smartcard", "httpx", "fastapi")
 
 
-@pytest.mark.parametrize("module", ["ledger.chain", "ledger.mobile", "ledger.errors", "ledger.timefmt"])
+@pytest.mark.parametrize("module", ["ledger.chain", "ledger.mobile", "ledger.errors", "ledger.timefmt", "ledger.cardpolicy"])
 def test_pure_modules_import_no_shell(module: str) -> None:
     code = (
         f"import sys, {module}\n"

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.cards import CardPolicy, Deduper, Range  # noqa: E402
+from drivers.cards import Deduper  # noqa: E402
+from ledger.cardpolicy import CardPolicy, CardRange as Range  # noqa: E402
 from drivers.config import SerialReaderConfig  # noqa: E402
 from drivers.events import CardRead, ReaderStatus  # noqa: E402
 from drivers.framing import AsciiDecoder, Msr605Decoder  # noqa: E402

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from drivers.cards import CardPolicy, Deduper, mask
-from drivers.errors import CardRejected, FrameError
+from drivers.cards import CardCheck, Deduper
+from drivers.errors import FrameError
 from drivers.events import CardRead, CardRefused
 from drivers.magstripe import Swipe
 
 
 class Intake:
-    def __init__(self, reader_id: str, technology: str, policy: CardPolicy, deduper: Deduper) -> None:
+    def __init__(self, reader_id: str, technology: str, policy: CardCheck, deduper: Deduper) -> None:
         self.reader_id = reader_id
         self.technology = technology
         self.policy = policy
@@ -22,11 +22,10 @@ class Intake:
         """The event for a read, or None for a duplicate within the window."""
         if not self.deduper.first(number, at):
             return None
-        try:
-            accepted = self.policy.accept(number)
-        except CardRejected as exc:
-            return CardRefused(self.reader_id, self.technology, mask(number), str(exc), exc.code, at)
-        return CardRead(self.reader_id, self.technology, accepted, mask(accepted), at)
+        refused = self.policy.refusal(number)
+        if refused is not None:
+            return CardRefused(self.reader_id, self.technology, refused.masked, refused.message, refused.code, at)
+        return CardRead(self.reader_id, self.technology, number, self.policy.mask(number), at)
 
     def swipe(self, swipe: Swipe, member_track: int, at: datetime) -> CardRead | CardRefused | None:
         """The event for a magnetic stripe swipe: its member number, or a refusal that

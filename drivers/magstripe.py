@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.cards import mask
 from drivers.errors import FrameError
 
 TRACKS = (1, 2, 3)
@@ -71,7 +70,9 @@ def _charset_ok(track: int, text: str) -> bool:
 
 def _pan(digits: str, track: int) -> str:
     if not digits.isascii() or not digits.isdigit() or not PAN_DIGITS_MIN <= len(digits) <= PAN_DIGITS_MAX:
-        shown = mask(digits) if digits.isascii() and digits.isdigit() else "other characters"
+        # never the whole number: it may be a bank card's
+        shown = f"ending {digits[-4:]}" if digits.isascii() and digits.isdigit() and len(digits) > 4 else \
+            "other characters"
         raise FrameError(f"track {track}: the account number is not {PAN_DIGITS_MIN}-{PAN_DIGITS_MAX} digits "
                          f"({shown})")
     return digits

@@ -25,7 +25,7 @@ from smartcard import scard
 
 from drivers import apdu
 from drivers.base import EventInbox, Reader, next_backoff, utcnow
-from drivers.cards import CardPolicy, Deduper
+from drivers.cards import CardCheck, Deduper
 from drivers.config import PcscReaderConfig
 from drivers.errors import CardCommandFailed
 from drivers.events import CardRefused, ReaderEvent, ReaderStatus
@@ -66,7 +66,7 @@ class _ServiceGone(Exception):
 class PcscReader(Reader):
     kind = "pcsc"
 
-    def __init__(self, cfg: PcscReaderConfig, policy: CardPolicy, deduper: Deduper) -> None:
+    def __init__(self, cfg: PcscReaderConfig, policy: CardCheck, deduper: Deduper) -> None:
         super().__init__(cfg.id)
         self.cfg = cfg
         self.technology = "chip" if cfg.identity == "aid" else "contactless"

@@ -26,7 +26,7 @@ from typing import Any
 import serial
 
 from drivers.base import EventInbox, Reader, next_backoff, utcnow
-from drivers.cards import CardPolicy, Deduper
+from drivers.cards import CardCheck, Deduper
 from drivers.config import SerialReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderEvent, ReaderStatus
 from drivers.framing import MSR_READ_ISO, MSR_RESET, AsciiDecoder, Counters, Msr605Decoder, Result
@@ -57,7 +57,7 @@ class SerialReader(Reader):
 
     kind = "serial"
 
-    def __init__(self, cfg: SerialReaderConfig, policy: CardPolicy, deduper: Deduper) -> None:
+    def __init__(self, cfg: SerialReaderConfig, policy: CardCheck, deduper: Deduper) -> None:
         super().__init__(cfg.id)
         self.cfg = cfg
         self.intake = Intake(cfg.id, TECHNOLOGY, policy, deduper)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from drivers.base import Reader, utcnow
-from drivers.cards import CardPolicy, Deduper
+from drivers.cards import CardCheck, Deduper
 from drivers.events import ReaderEvent, ReaderStatus
 from drivers.intake import Intake
 
@@ -27,7 +27,7 @@ FILE_POLL_S = 0.05
 class SimulatedReader(Reader):
     kind = "simulated"
 
-    def __init__(self, reader_id: str, source: Path, policy: CardPolicy, deduper: Deduper) -> None:
+    def __init__(self, reader_id: str, source: Path, policy: CardCheck, deduper: Deduper) -> None:
         super().__init__(reader_id)
         self.source = source
         self.intake = Intake(reader_id, "simulated", policy, deduper)

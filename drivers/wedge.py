@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from drivers.base import Reader, next_backoff, utcnow
-from drivers.cards import CardPolicy, Deduper
+from drivers.cards import CardCheck, Deduper
 from drivers.events import ReaderEvent, ReaderStatus
 from drivers.framing import AsciiDecoder, Result
 from drivers.intake import Intake
@@ -56,7 +56,7 @@ class Keymap:
 class WedgeReader(Reader):
     kind = "wedge"
 
-    def __init__(self, cfg: Any, policy: CardPolicy, deduper: Deduper) -> None:
+    def __init__(self, cfg: Any, policy: CardCheck, deduper: Deduper) -> None:
         super().__init__(cfg.id)
         self.cfg = cfg
         self.intake = Intake(cfg.id, "magstripe", policy, deduper)

@@ -6,8 +6,10 @@ A backup is written to a temporary name, checked (`PRAGMA integrity_check` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +21,15 @@ from ledger.verify import verify
 BACKUP_PREFIX = "ledger-"
 BACKUP_SUFFIX = ".sqlite3"
 BACKUP_PAGES_PER_STEP = 1024  # copy in steps so the daemon's writers are not starved
+BACKUP_FILE_MODE = 0o600  # names, mobiles and PIN hashes: the agent's user's alone
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+BACKUP_PARTIAL_STALE_S = 3600  # a .partial this old is left by a backup that died
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    for suffix in SQLITE_SIDECARS:
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,15 @@ def _check_file(path: Path) -> int:
 
 
 def _copy(src_path: Path, dst_path: Path, src_uri: bool = False) -> None:
+    """A consistent copy in one self-contained file: the copy is switched out of WAL
+    mode, so checking it later leaves no -wal or -shm file beside it."""
     src = sqlite3.connect(f"file:{src_path}?mode=ro" if src_uri else str(src_path), uri=src_uri)
     try:
         dst = sqlite3.connect(str(dst_path))
         try:
+            os.chmod(dst_path, BACKUP_FILE_MODE)
             src.backup(dst, pages=BACKUP_PAGES_PER_STEP)
+            dst.execute("PRAGMA journal_mode = DELETE")
         finally:
             dst.close()
     finally:
@@ -86,7 +101,7 @@ def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime |
     except OSError as exc:
         raise BackupError(f"backup into {backup_dir} failed: {exc.strerror}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove_with_sidecars(tmp)
     rotate(backup_dir, keep)
     return BackupInfo(final, final.stat().st_size, entries)
 
@@ -98,10 +113,17 @@ def list_backups(backup_dir: Path) -> list[Path]:
 
 
 def rotate(backup_dir: Path, keep: int) -> list[Path]:
+    """Drop the oldest backups beyond `keep`, and what an interrupted backup left
+    (a .partial file and its sidecars: a crash between copy and rename)."""
     backups = list_backups(backup_dir)
     doomed = backups[: max(0, len(backups) - keep)]
     for path in doomed:
-        path.unlink(missing_ok=True)
+        _remove_with_sidecars(path)
+    now = time.time()
+    for stale in backup_dir.glob(f"{BACKUP_PREFIX}*.partial*"):
+        with contextlib.suppress(OSError):  # another backup may be writing it right now: only old ones
+            if now - stale.stat().st_mtime > BACKUP_PARTIAL_STALE_S:
+                stale.unlink()
     return doomed
 
 
@@ -129,5 +151,5 @@ def restore(backup_file: Path, ledger_path: Path, *, at: datetime | None = None)
     except (sqlite3.Error, OSError) as exc:
         raise BackupError(f"restore of {backup_file} failed: {exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove_with_sidecars(tmp)
     return kept

@@ -129,6 +129,7 @@ class CardPolicy:
     them), every number is accepted except a payment card's."""
 
     ranges: tuple[CardRange, ...] = DEFAULT_RANGES
+    mask = staticmethod(mask)
 
     def refusal(self, number: str) -> Refusal | None:
         """None for a member card; else why not. `number` is already normalised."""

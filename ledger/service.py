@@ -34,7 +34,8 @@ from ledger.errors import (
 from ledger.mobile import looks_like_mobile, normalise_mobile
 from ledger.timefmt import parse_utc
 from ledger.schema import CARD_TECHNOLOGIES, balances, cards, gift_cards, members, stores, terminals, tiers
-from ledger.types import Card, Member, require_card_number, require_int, require_text
+from ledger.cardpolicy import CardPolicy, normalise_card_number
+from ledger.types import Card, Member, require_int, require_text
 from ledger.writer import NewEntry, append_entries, audit
 
 Clock = Callable[[], datetime]
@@ -71,14 +72,18 @@ class Ledger:
         terminal: str,
         ruleset: Any = None,
         clock: Clock = utc_now,
+        card_policy: CardPolicy | None = None,
     ) -> None:
-        from ledger.rules import default_ruleset
+        from ledger.rulesource import effective_ruleset
 
         self.engine = engine
         self.store = store
         self.terminal = terminal
-        self.ruleset = ruleset if ruleset is not None else default_ruleset()
+        # the hub's table, once taken, wins over the configured one (ledger.rulesource)
+        self.ruleset = effective_ruleset(engine, ruleset)
         self.clock = clock
+        # which numbers are member cards: the same policy as the readers, the hub and sync
+        self.card_policy = card_policy if card_policy is not None else CardPolicy()
         self._register_terminal()
 
     @classmethod
@@ -91,11 +96,12 @@ class Ledger:
         ruleset: Any = None,
         busy_timeout_ms: int = db.BUSY_TIMEOUT_MS_DEFAULT,
         clock: Clock = utc_now,
+        card_policy: CardPolicy | None = None,
     ) -> "Ledger":
         """Open (creating and upgrading as needed) the ledger file."""
         engine = db.create_ledger_engine(path, busy_timeout_ms=busy_timeout_ms)
         db.upgrade(engine)
-        return cls(engine, store=store, terminal=terminal, ruleset=ruleset, clock=clock)
+        return cls(engine, store=store, terminal=terminal, ruleset=ruleset, clock=clock, card_policy=card_policy)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -129,6 +135,14 @@ class Ledger:
             if conn.execute(select(terminals.c.code).where(terminals.c.code == self.terminal)).first() is None:
                 conn.execute(insert(terminals).values(code=self.terminal, store_code=self.store))
             self._sync_tiers(conn)
+
+    def adopt_ruleset(self, conn: Connection, ruleset: Any, toml_text: str) -> None:
+        """Take a table the hub published, inside the caller's transaction: kept in the
+        ledger, so every later open applies it too (ledger.rulesource)."""
+        db.Raw(conn).run("UPDATE sync_state SET ruleset_hash = ?, ruleset_toml = ? WHERE id = 1",
+                         (ruleset.hash, toml_text))
+        self.ruleset = ruleset
+        self._sync_tiers(conn)
 
     def _sync_tiers(self, conn: Connection) -> None:
         for rank, tier in enumerate(self.ruleset.tiers):
@@ -187,7 +201,7 @@ class Ledger:
 
     def card(self, number: str) -> Card:
         with self.read() as conn:
-            return self._card(conn, require_card_number(number))
+            return self._card(conn, normalise_card_number(number))
 
     def _card(self, conn: Connection, number: str) -> Card:
         row = db.Raw(conn).one_or_none(_CARD_SQL, (number,))
@@ -198,8 +212,9 @@ class Ledger:
                     parse_utc(changed_at) if changed_at else None, reason)
 
     def _usable_card(self, conn: Connection, number: str) -> Card:
-        """The card if a cashier may use it; else the reason it is refused (invariant 7)."""
-        card = self._card(conn, require_card_number(number))
+        """The card if a cashier may use it; else the reason it is refused (invariants 7
+        and 10: a bank card or a number outside the ranges is refused before any lookup)."""
+        card = self._card(conn, self.card_policy.accept(number))
         when = describe_date(card.status_changed_at) if card.status_changed_at else "an earlier date"
         if card.status == "replaced":
             raise CardReplaced(
@@ -277,7 +292,7 @@ class Ledger:
             return self._member(conn, member_id)
 
     def issue_card(self, *, member_id: str, number: str, technology: str, actor: str) -> Card:
-        number = require_card_number(number)
+        number = self.card_policy.accept(number)
         actor = require_text("actor", actor, maximum=64)
         if technology not in CARD_TECHNOLOGIES:
             raise ValidationFailed(f"card technology must be one of {', '.join(CARD_TECHNOLOGIES)}, got {technology!r}")
@@ -305,8 +320,8 @@ class Ledger:
     def replace_card(self, *, old_number: str, new_number: str, actor: str, reason: str = "lost",
                      technology: str | None = None) -> Card:
         """The new card takes over the account; the old one is refused from now on."""
-        old_number = require_card_number(old_number, "old card number")
-        new_number = require_card_number(new_number, "new card number")
+        old_number = normalise_card_number(old_number, "old card number")
+        new_number = self.card_policy.accept(new_number, "new card number")
         reason = require_text("reason", reason)
         actor = require_text("actor", actor, maximum=64)
         if old_number == new_number:
@@ -332,7 +347,7 @@ class Ledger:
             return self._card(conn, new_number)
 
     def block_card(self, *, number: str, actor: str, reason: str, lost: bool = True) -> Card:
-        number = require_card_number(number)
+        number = normalise_card_number(number)
         reason = require_text("reason", reason)
         actor = require_text("actor", actor, maximum=64)
         at = self.clock()
@@ -374,7 +389,7 @@ class Ledger:
     # -- gift cards ---------------------------------------------------------------
 
     def gift_issue(self, *, number: str, amount: int, actor: str) -> int:
-        number = require_card_number(number, "gift card number")
+        number = self.card_policy.not_payment(number, "gift card number")
         require_int("gift card amount", amount, minimum=0, maximum=GIFT_AMOUNT_MAX)
         actor = require_text("actor", actor, maximum=64)
         at = self.clock()
@@ -400,7 +415,7 @@ class Ledger:
         return self._gift_move(number, -amount, actor, "gift_spend", receipt_ref)
 
     def gift_balance(self, number: str) -> int:
-        number = require_card_number(number, "gift card number")
+        number = normalise_card_number(number, "gift card number")
         with self.read() as conn:
             row = conn.execute(select(gift_cards.c.balance).where(gift_cards.c.number == number)).first()
         if row is None:
@@ -408,7 +423,7 @@ class Ledger:
         return int(row.balance)
 
     def _gift_move(self, number: str, amount: int, actor: str, kind: str, receipt_ref: str | None) -> int:
-        number = require_card_number(number, "gift card number")
+        number = normalise_card_number(number, "gift card number")
         actor = require_text("actor", actor, maximum=64)
         at = self.clock()
         with self.write("moving gift card value") as conn:

@@ -317,18 +317,19 @@ class SyncClient:
     def _take_ruleset(self, conn: Connection, ruleset: dict[str, Any]) -> None:
         import tomllib
 
-        from ledger.rules import parse_ruleset
         from ledger.rules.errors import RulesError
+        from ledger.rulesource import parse_hub_ruleset
 
         try:
-            parsed = parse_ruleset(tomllib.loads(ruleset["toml"]), f"hub ruleset version {ruleset['version']}")
+            parsed = parse_hub_ruleset(ruleset["toml"], f"hub ruleset version {ruleset['version']}")
         except (RulesError, tomllib.TOMLDecodeError) as exc:
             log.error("the hub's loyalty table was not taken: %s", exc)
             return
-        Raw(conn).run("UPDATE sync_state SET ruleset_hash = ?, ruleset_toml = ? WHERE id = 1",
-                      (ruleset["hash"], ruleset["toml"]))
-        self.ledger.ruleset = parsed
-        self.ledger._sync_tiers(conn)
+        if parsed.hash != ruleset.get("hash"):
+            log.error("the hub's loyalty table version %s was not taken: its text hashes to %s, not %s",
+                      ruleset["version"], parsed.hash[:12], str(ruleset.get("hash"))[:12])
+            return
+        self.ledger.adopt_ruleset(conn, parsed, ruleset["toml"])
         log.info("loyalty table version %s (%s) taken from the hub", ruleset["version"], parsed.hash[:12])
 
     def _failed(self, message: str) -> None:

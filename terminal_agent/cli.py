@@ -100,6 +100,9 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
+    from terminal_agent.datadir import private_umask
+
+    private_umask()  # ledgers, backups, keys and logs this process writes are its user's alone
     cli.main(args=argv, prog_name="loyalty-agent")
 
 

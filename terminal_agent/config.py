@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from drivers.config import CardsConfig, ReaderConfig
+from ledger.cardpolicy import payment_prefix_of
 from terminal_agent.errors import ConfigError
 from terminal_agent.slip import default_font
 
@@ -225,6 +226,12 @@ def parse_config(data: dict[str, Any], source: str, base_dir: Path) -> AgentConf
     cfg = cfg.model_copy(update={"source": source, "base_dir": str(base_dir)})
     if cfg.printer.device and cfg.printer.font and not cfg.resolve(cfg.printer.font).is_file():
         raise ConfigError(source, "printer.font", f"no such font file: {cfg.resolve(cfg.printer.font)}")
+    for i, r in enumerate(cfg.cards.ranges):
+        network = payment_prefix_of(r.prefix)
+        if network is not None:
+            raise ConfigError(source, f"cards.ranges[{i}].prefix",
+                              f"{r.prefix} is where {network} cards are numbered; a member range there would "
+                              "take bank cards for member cards (choose a prefix outside the payment networks)")
     return cfg
 
 

@@ -20,11 +20,11 @@ import uvicorn
 
 from ledger import backup as backups
 from ledger.errors import BackupError, LedgerError
-from ledger.service import Ledger
 from sync.client import SyncClient, load_credentials, run_sync_loop, tls_verify
 from terminal_agent.api.app import create_app
 from terminal_agent.config import AgentConfig
 from terminal_agent.errors import AgentError
+from terminal_agent.ledgers import open_ledger
 from terminal_agent.logs import setup_logging
 from terminal_agent.readers_runtime import start_readers
 from terminal_agent.runlock import RunLock
@@ -36,12 +36,6 @@ log = logging.getLogger("terminal_agent.daemon")
 SHUTDOWN_GRACE_S = 5
 BACKUP_RETRY_S = 60.0
 CHECKPOINT_INTERVAL_S = 2.0
-
-
-def load_ruleset(cfg: AgentConfig) -> Any:
-    from ledger.rules import default_ruleset, load_ruleset as load
-
-    return load(cfg.rules_path) if cfg.rules_path else default_ruleset()
 
 
 def _sync_client(rt: Runtime) -> SyncClient | None:
@@ -117,8 +111,7 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
     """Run until SIGTERM/SIGINT. The caller holds nothing; we take the run lock here."""
     setup_logging(cfg.agent.log_format, cfg.agent.log_level)
     with RunLock(cfg.data_dir):
-        ledger = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal,
-                             ruleset=load_ruleset(cfg), busy_timeout_ms=cfg.ledger.busy_timeout_ms)
+        ledger = open_ledger(cfg)
         rt = Runtime(config=cfg, ledger=ledger, token=api_token(cfg))
         rt.attach_printer(SlipPrinter.from_config(cfg))
         loop = asyncio.get_running_loop()

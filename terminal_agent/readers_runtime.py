@@ -14,8 +14,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from drivers.base import Reader, next_backoff
-from drivers.cards import CardPolicy, Deduper
+from drivers.cards import Deduper
 from drivers.events import CardRead, CardRefused, ReaderStatus
+from ledger.cardpolicy import CardPolicy
 from terminal_agent.runtime import Runtime
 
 log = logging.getLogger("terminal_agent.readers")
@@ -94,7 +95,7 @@ async def _run(rt: Runtime, slots: list[Reader], i: int, rebuild: Any, stop: asy
 
 async def start_readers(rt: Runtime, stop: asyncio.Event) -> RunningReaders:
     cfg = rt.config
-    policy = CardPolicy.from_config(cfg.cards)
+    policy = rt.ledger.card_policy  # the very policy the API and the ledger apply
     dedupe = timedelta(milliseconds=cfg.cards.dedupe_window_ms)
     readers: list[Reader] = []
     tasks: list[asyncio.Task[Any]] = []

@@ -33,13 +33,13 @@ def _basket(*items: tuple[str, str, str, int, int]) -> tuple[SaleLine, ...]:
 @pass_ctx
 def group(actx: AgentContext, folder: Path) -> None:
     """Walk through a day at the till on a fresh demo ledger: enrol, earn, redeem, refund, replace a card."""
-    from ledger.rules import load_ruleset
+    from terminal_agent.ledgers import card_policy, configured_ruleset
 
     cfg = actx.config
-    ruleset = load_ruleset(cfg.rules_path) if cfg.rules_path else None
     if (folder / "ledger.sqlite3").exists():
         shutil.rmtree(folder)
-    led = Ledger.open(folder / "ledger.sqlite3", store=cfg.agent.store, terminal=cfg.agent.terminal, ruleset=ruleset)
+    led = Ledger.open(folder / "ledger.sqlite3", store=cfg.agent.store, terminal=cfg.agent.terminal,
+                      ruleset=configured_ruleset(cfg), card_policy=card_policy(cfg))
     try:
         _walk(led, folder)
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ledger.errors import ValidationFailed
-from ledger.rules import Ruleset, default_ruleset, load_ruleset
+from ledger.rules import load_ruleset
 from terminal_agent.commands.context import AgentContext, pass_ctx
 
 BASKET_FILE_BYTES_MAX = 1_000_000
@@ -19,11 +19,6 @@ BASKET_FILE_BYTES_MAX = 1_000_000
 @click.group("rules")
 def group() -> None:
     """The loyalty table: check it, explain it, run expiry and the tier review."""
-
-
-def _ruleset(actx: AgentContext) -> Ruleset:
-    path = actx.config.rules_path
-    return load_ruleset(path) if path else default_ruleset()
 
 
 @group.command("check")
@@ -111,10 +106,9 @@ def explain(actx: AgentContext, who: str, basket_path: Path, lang: str | None) -
 
 
 def _open(actx: AgentContext):  # type: ignore[no-untyped-def]
-    from ledger.service import Ledger
+    from terminal_agent.ledgers import open_ledger
 
-    cfg = actx.config
-    return Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal, ruleset=_ruleset(actx))
+    return open_ledger(actx.config)
 
 
 @group.command("expire")

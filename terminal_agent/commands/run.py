@@ -8,11 +8,11 @@ import json
 import click
 import httpx
 
-from ledger.service import Ledger
 from terminal_agent.commands.context import AgentContext, pass_ctx
 from terminal_agent.config import load_config
 from terminal_agent.endpoint import agent_endpoint
 from terminal_agent.errors import AlreadyRunning
+from terminal_agent.ledgers import open_ledger
 from terminal_agent.runlock import RunLock
 
 STATUS_TIMEOUT_S = 3.0
@@ -80,7 +80,7 @@ def _offline_status(actx: AgentContext, why: str) -> dict:  # type: ignore[type-
         data.update(running=True, why=f"the agent (pid {lock.holder()}) runs but its API did not answer: {why}")
         return data
     try:
-        led = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal)
+        led = open_ledger(cfg)
         try:
             data.update(agent_status(Runtime(config=cfg, ledger=led, token="")))
         finally:

@@ -20,8 +20,8 @@ def _verify(actx: AgentContext) -> Any:
 
 
 def open_client(actx: AgentContext):  # type: ignore[no-untyped-def]
-    from ledger.service import Ledger
     from sync.client import SyncClient, load_credentials
+    from terminal_agent.ledgers import open_ledger
 
     cfg = actx.config
     creds = load_credentials(cfg.data_dir)
@@ -30,7 +30,7 @@ def open_client(actx: AgentContext):  # type: ignore[no-untyped-def]
                           "with a code from `loyalty-hub terminals add`")
     if cfg.sync.hub_url:  # the config says where the hub is; the credentials say who we are
         creds = dataclasses.replace(creds, hub_url=cfg.sync.hub_url.rstrip("/"))
-    led = Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal)
+    led = open_ledger(cfg)
     try:
         return SyncClient(led, creds, batch_size=cfg.sync.batch_size, timeout_s=cfg.sync.timeout_s,
                           verify=_verify(actx))

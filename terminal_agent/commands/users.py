@@ -6,6 +6,7 @@ import click
 
 from ledger.schema import ROLES
 from ledger.service import Ledger
+from terminal_agent.ledgers import open_ledger
 from ledger.users import add_user, set_pin
 from terminal_agent.commands.context import AgentContext, pass_ctx
 from terminal_agent.runlock import RunLock
@@ -17,8 +18,7 @@ def group() -> None:
 
 
 def _ledger(actx: AgentContext) -> Ledger:
-    cfg = actx.config
-    return Ledger.open(cfg.ledger_path, store=cfg.agent.store, terminal=cfg.agent.terminal)
+    return open_ledger(actx.config)
 
 
 @group.command("add")

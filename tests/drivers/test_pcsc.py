@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from drivers.cards import CardPolicy, Deduper, Range
+from drivers.cards import Deduper
+from ledger.cardpolicy import CardPolicy, CardRange as Range
 from drivers.config import PcscReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderStatus
 from tests.drivers.pcscd_rig import VPCD_READER, Pcscd, pcscd  # noqa: F401  (pcscd: the fixture)

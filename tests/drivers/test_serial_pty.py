@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import serial
 
-from drivers.cards import CardPolicy, Deduper, Range
+from drivers.cards import Deduper
+from ledger.cardpolicy import CardPolicy, CardRange as Range
 from drivers.config import SerialReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderStatus
 from drivers.magstripe import encode_track

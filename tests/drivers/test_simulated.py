@@ -8,7 +8,8 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
-from drivers.cards import CardPolicy, Deduper, Range
+from drivers.cards import Deduper
+from ledger.cardpolicy import CardPolicy, CardRange as Range
 from drivers.events import CardRead, CardRefused, ReaderStatus
 from drivers.simulated import SimulatedReader
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.cards import CardPolicy, Deduper, Range
+from drivers.cards import Deduper
+from ledger.cardpolicy import CardPolicy, CardRange as Range
 from drivers.config import WedgeReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderStatus
 from drivers.magstripe import encode_track

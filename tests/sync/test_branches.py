@@ -3,12 +3,15 @@ loyalty table; and two offline branches spending the same points are both kept."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
 from ledger.errors import CardReplaced, SharedMobile
 from ledger.rules import default_ruleset
 from ledger.sales import post_sale
+from ledger.service import Ledger
 from ledger.verify import verify
 from sync.errors import HubRefused
 from sync.hub.schema import balances
@@ -71,6 +74,35 @@ def test_a_published_loyalty_table_reaches_the_terminal(hub: Hub, terminals) -> 
     assert a.ledger.ruleset.hash != digest
     a.client.sync_once()
     assert a.ledger.ruleset.hash == digest and a.client.status()["ruleset_hash"] == digest
+
+
+def test_the_hubs_table_survives_a_restart_of_the_terminal(hub: Hub, terminals, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A restarted terminal used to go back to its configured table while `sync status`
+    still named the hub's, so the hub never resent it: the till earned at the old rate."""
+    from ledger.rules import load_ruleset
+    from ledger.sales import post_sale
+    from sync.client import SyncClient
+    from tests.conftest import sale
+
+    a = terminals("TA")
+    text = open("ledger/rules/default.toml", encoding="utf-8").read().replace(
+        "rial_per_point = 10000            # 1 point", "rial_per_point = 5000            # 1 point")
+    _, digest = hub.publish_ruleset(text, "test.toml")
+    a.client.sync_once()
+    assert a.ledger.ruleset.hash == digest
+    path = Path(str(a.ledger.engine.url.database))
+    a.client.close()
+    a.ledger.close()
+    configured = load_ruleset("ledger/rules/default.toml")  # what the terminal's config names
+    a.ledger = Ledger.open(path, store="S1", terminal="TA", clock=a.clock, ruleset=configured)
+    a.client = SyncClient(a.ledger, a.creds, batch_size=50, transport=a.client.http._transport)
+    assert a.ledger.ruleset.hash == digest and a.ledger.ruleset.earn.rial_per_point == 5000
+    a.client.sync_once()
+    assert a.ledger.ruleset.hash == digest and a.client.status()["ruleset_hash"] == digest
+    m = a.ledger.enrol_member(name="Sara", mobile="09120000009", actor="mgr")
+    a.ledger.issue_card(member_id=m.id, number="6395000000000009", technology="magstripe", actor="mgr")
+    earned = post_sale(a.ledger, sale("k1", "6395000000000009", 1_000_000))
+    assert earned.awards[0].points == 200 and earned.awards[0].rule_id == "earn"  # 1 per 5,000, not 10,000
 
 
 def test_one_mobile_enrolled_offline_at_two_branches_is_listed_for_a_merge(hub: Hub, terminals) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,8 @@
     │   ├── DuplicateMobile       another member has this mobile number
     │   ├── SharedMobile          two members (from two offline branches) share it: use the card
     │   ├── DuplicateGiftCard
-    │   └── IdempotencyConflict   same idempotency key, different request
+    │   ├── IdempotencyConflict   same idempotency key, different request
+    │   └── RefundElsewhere       a sale is refunded at the till that made it
     ├── CardRefused
     │   ├── CardBlocked
     │   └── CardReplaced          names the replacement date
@@ -124,6 +125,10 @@ class InsufficientGiftBalance(LedgerError):
 
 class RefundExceedsSale(LedgerError):
     code = "refund_exceeds_sale"
+
+
+class RefundElsewhere(Conflict):
+    code = "refund_elsewhere"
 
 
 class DatabaseError(LedgerError):

@@ -14,21 +14,26 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from ledger.chain import request_hash
 from ledger.db import Raw
+from ledger import limits
 from ledger.errors import (
     IdempotencyConflict,
     InsufficientPoints,
+    RefundElsewhere,
     RefundExceedsSale,
     UnknownSale,
     ValidationFailed,
 )
 from ledger.planning import Plan, build_snapshot, plan_sale
-from ledger.schema import balances, entries, members, sale_lines, sales
+from ledger.rules import point_value_at
+from ledger.schema import entries, members, sale_lines, sales
+from ledger.snapshots import lifetime_spend
 from ledger.timefmt import format_utc
 from ledger.types import (
     RefundRequest,
     RefundResult,
     SaleRequest,
     SaleResult,
+    basket_total,
     require_int,
     require_text,
 )
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 REVERSE_EARN = "reverse-earn"
 RETURN_REDEEM = "return-redeem"
+SETTLED_IN_CASH = "spent-points-deducted"  # points 0, amount: the Rial kept from a refund
 
 
 _REPLAY_SQL = "SELECT kind, request_hash, result_json FROM sales WHERE idempotency_key = ?"
@@ -92,6 +98,7 @@ def sale_result(ledger: "Ledger", sale_id: str) -> SaleResult:
 
 def quote(ledger: "Ledger", card_or_mobile: str, lines: tuple[Any, ...], redeem_points: int = 0) -> Plan:
     """What a basket would earn and may redeem, from the same rules as a sale; writes nothing."""
+    basket_total(lines)
     at = ledger.clock()
     with ledger.read() as conn:
         member_id = ledger._resolve_member_id(conn, card_or_mobile)
@@ -109,8 +116,12 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
             return SaleResult.from_json(replayed, replayed=True)
         card = ledger._usable_card(conn, req.card_number)
         member = _member_row(conn, card.member_id)
+        limits.check("the member's purchases over their life", lifetime_spend(conn, member.id) + req.amount,
+                     limits.MEMBER_SPEND_RIAL_MAX, "Rial")
         snapshot = build_snapshot(conn, member, at, ledger.ruleset)
-        if req.redeem_points > snapshot.balance:
+        # a sale that redeems nothing always goes through, whatever the balance (a debt
+        # from a refund or from two offline branches is paid by what it earns: invariant 13)
+        if req.redeem_points and req.redeem_points > snapshot.balance:
             raise InsufficientPoints(
                 f"the member has {snapshot.balance} points; cannot redeem {req.redeem_points}"
             )
@@ -154,6 +165,7 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
             awards=plan.awards,
             created_at=format_utc(at),
             discount_rial=plan.discount_rial,
+            debt_points=max(0, -balance),
         )
         raw = Raw(conn)
         raw.run(_INSERT_SALE_SQL, (
@@ -229,40 +241,66 @@ def refund(ledger: "Ledger", req: RefundRequest) -> RefundResult:
     with ledger.write("refunding a sale") as conn:
         replayed = _replay(conn, req.idempotency_key, "refund", body_hash)
         if replayed is not None:
+            replayed.pop("cash_refund_rial", None)
             return RefundResult(**replayed, replayed=True)
         sale = conn.execute(select(sales).where(sales.c.id == req.sale_id, sales.c.kind == "sale")).one_or_none()
         if sale is None:
-            raise UnknownSale(f"no sale with id {req.sale_id}")
+            raise UnknownSale(f"no sale with id {req.sale_id} at this till; a sale is refunded at the till "
+                              "that made it")
+        if sale.terminal_code != ledger.terminal:
+            # this ledger was opened as another terminal since: its entries would chain
+            # under a terminal the sale never knew
+            raise RefundElsewhere(f"sale {sale.receipt_ref} was made on terminal {sale.terminal_code}, and this "
+                                  f"till now runs as terminal {ledger.terminal}: refund it on "
+                                  f"{sale.terminal_code}")
         lines = _refund_lines(conn, sale.id, req)
         amount = sum(x["quantity"] * x["unit_price"] for x in lines)
-        prior = conn.execute(select(sales.c.id, sales.c.amount).where(sales.c.original_sale_id == sale.id)).all()
+        prior = conn.execute(select(sales.c.id, sales.c.amount, sales.c.result_json)
+                             .where(sales.c.original_sale_id == sale.id)).all()
         prior_ids = [r.id for r in prior]
         refunded_after = sum(int(r.amount) for r in prior) + amount
         earned = _points_of(conn, [sale.id], ("earn", "bonus"), None, sale.member_id)
         redeemed = -_points_of(conn, [sale.id], ("redeem",), None, sale.member_id)
-        reversed_before = -_points_of(conn, prior_ids, ("reverse",), REVERSE_EARN, sale.member_id)
+        # points settled in cash by earlier refunds count as taken back
+        reversed_before = -_points_of(conn, prior_ids, ("reverse",), REVERSE_EARN, sale.member_id) + \
+            sum(int(json.loads(r.result_json).get("settled_points", 0)) for r in prior)
         returned_before = _points_of(conn, prior_ids, ("reverse",), RETURN_REDEEM, sale.member_id)
         whole = refunded_after >= sale.amount
         target_reversed = earned if whole else earned * refunded_after // sale.amount
         target_returned = redeemed if whole else redeemed * refunded_after // sale.amount
         to_reverse = target_reversed - reversed_before
         to_return = target_returned - returned_before
+        balance_now = int(Raw(conn).scalar(_BALANCE_SQL, (sale.member_id,)))
+        # earned points the member already spent: the balance (with the redeemed points
+        # this refund gives back) does not hold them
+        spent = max(0, to_reverse - max(0, balance_now + to_return))
+        settled = deducted = 0
+        if spent and ledger.ruleset.refunds.spent_points == "deduct":
+            value = point_value_at(ledger.ruleset, at)
+            settled = min(spent, amount // value)  # what the cash refunded can pay for; the rest is a debt
+            deducted = settled * value
+        taken = to_reverse - settled
         refund_id = str(uuid.uuid4())
         new = []
-        if to_reverse:
-            new.append(NewEntry(kind="reverse", points=-to_reverse, amount=amount, member_id=sale.member_id,
+        if taken:
+            new.append(NewEntry(kind="reverse", points=-taken, amount=amount, member_id=sale.member_id,
                                 card_number=sale.card_number, sale_id=refund_id, receipt_ref=sale.receipt_ref,
                                 rule_id=REVERSE_EARN, reason=f"refund of sale {sale.id}"))
+        if settled:
+            new.append(NewEntry(kind="reverse", points=0, amount=deducted, member_id=sale.member_id,
+                                card_number=sale.card_number, sale_id=refund_id, receipt_ref=sale.receipt_ref,
+                                rule_id=SETTLED_IN_CASH,
+                                reason=f"{settled} spent points of sale {sale.id} kept from the cash refund"))
         if to_return:
             new.append(NewEntry(kind="reverse", points=to_return, amount=0, member_id=sale.member_id,
                                 card_number=sale.card_number, sale_id=refund_id, receipt_ref=sale.receipt_ref,
                                 rule_id=RETURN_REDEEM, reason=f"refund of sale {sale.id}"))
         append_entries(conn, ledger.terminal, new, actor=req.actor, ruleset_hash=sale.ruleset_hash, at=at)
-        balance = int(conn.execute(
-            select(balances.c.points).where(balances.c.member_id == sale.member_id)).scalar_one())
+        balance = int(Raw(conn).scalar(_BALANCE_SQL, (sale.member_id,)))
         result = RefundResult(
             refund_id=refund_id, sale_id=sale.id, member_id=sale.member_id, amount=amount,
-            reversed_points=to_reverse, returned_points=to_return, balance=balance, created_at=format_utc(at),
+            reversed_points=taken, returned_points=to_return, balance=balance, created_at=format_utc(at),
+            settled_points=settled, deducted_rial=deducted, debt_points=max(0, -balance),
         )
         conn.execute(insert(sales).values(
             id=refund_id, idempotency_key=req.idempotency_key, request_hash=body_hash, kind="refund",

@@ -139,6 +139,8 @@ gift_cards = Table(
     Column("status", String(16), nullable=False),
     # Rial on the card: a cache of the sum of its gift entries, checked by `ledger verify`.
     Column("balance", BigInteger, nullable=False),
+    # Rial ever loaded: bounded (ledger.limits) so every sum of its entries fits int64.
+    Column("loaded", BigInteger, nullable=False, server_default="0"),
     Column("issued_at", UTCTime, nullable=False),
     Column("issued_by", String(64), nullable=False),
     _enum_check("status", ("active", "blocked"), "status"),
@@ -217,6 +219,9 @@ balances = Table(
     metadata,
     Column("member_id", String(36), ForeignKey("members.id"), primary_key=True),
     Column("points", BigInteger, nullable=False),
+    # Points ever credited: bounded (ledger.limits) so every running sum of the member's
+    # entries fits int64.
+    Column("credited", BigInteger, nullable=False, server_default="0"),
 )
 
 users = Table(
@@ -242,13 +247,22 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
 )
 
+OUTBOX_KINDS = ("entry", "member", "card", "gift_card")
+
 outbox = Table(
     "outbox",
     metadata,
-    # One row per entry to send to the hub, written in the entry's own transaction.
+    # One row per change to send to the hub, written in the change's own transaction:
+    # an entry, or a directory row (member, card, gift card) named by `ref`, sent as it
+    # stands when sent. One monotonic order for both: a member goes up before the
+    # entries that name it, whatever the clock said.
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("entry_id", String(36), ForeignKey("entries.id"), nullable=False, unique=True),
+    Column("entry_id", String(36), ForeignKey("entries.id"), nullable=True, unique=True),
     Column("created_at", UTCTime, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="entry"),
+    Column("ref", String(36), nullable=True),
+    _enum_check("kind", OUTBOX_KINDS, "kind"),
+    CheckConstraint("(kind = 'entry') = (entry_id IS NOT NULL)", name="ref_or_entry"),
 )
 
 

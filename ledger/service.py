@@ -17,7 +17,7 @@ import jdatetime
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import db
+from ledger import db, limits
 from ledger.errors import (
     CardBlocked,
     CardReplaced,
@@ -36,11 +36,11 @@ from ledger.timefmt import parse_utc
 from ledger.schema import CARD_TECHNOLOGIES, balances, cards, gift_cards, members, stores, terminals, tiers
 from ledger.cardpolicy import CardPolicy, normalise_card_number
 from ledger.types import Card, Member, require_int, require_text
-from ledger.writer import NewEntry, append_entries, audit
+from ledger.writer import NewEntry, append_entries, audit, queue_directory
 
 Clock = Callable[[], datetime]
 ADJUST_POINTS_MAX = 10_000_000
-GIFT_AMOUNT_MAX = 10**12
+GIFT_AMOUNT_MAX = limits.GIFT_AMOUNT_RIAL_MAX
 _CARD_SQL = ("SELECT number, member_id, technology, status, replaced_by, issued_at, issued_by, status_changed_at, "
              "status_reason FROM cards WHERE number = ?")  # read on every sale: plain SQL
 NO_RULESET = "-" * 64  # entries that no ruleset produced (adjustments, gift cards)
@@ -277,6 +277,7 @@ class Ledger:
                 )
             )
             conn.execute(insert(balances).values(member_id=member_id, points=0))
+            queue_directory(conn, "member", member_id, at)  # before its sign-up bonus entry
             bonus = signup_bonus(self.ruleset, at)
             if bonus is not None and bonus.points > 0:
                 append_entries(
@@ -301,6 +302,7 @@ class Ledger:
             if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
                 raise UnknownMember(f"no member with id {member_id}")
             self._insert_card(conn, number, member_id, technology, actor, at)
+            queue_directory(conn, "card", number, at)
             audit(conn, at=at, actor=actor, action="card.issue", target=member_id, card=mask_card(number))
             return self._card(conn, number)
 
@@ -342,6 +344,8 @@ class Ledger:
                 .where(cards.c.number == old_number)
                 .values(status="replaced", replaced_by=new_number, status_changed_at=at, status_reason=reason)
             )
+            queue_directory(conn, "card", new_number, at)
+            queue_directory(conn, "card", old_number, at)
             audit(conn, at=at, actor=actor, action="card.replace", target=old.member_id,
                   old_card=mask_card(old_number), new_card=mask_card(new_number), reason=reason)
             return self._card(conn, new_number)
@@ -360,6 +364,7 @@ class Ledger:
                 update(cards).where(cards.c.number == number)
                 .values(status=status, status_changed_at=at, status_reason=reason)
             )
+            queue_directory(conn, "card", number, at)
             audit(conn, at=at, actor=actor, action="card.block", target=card.member_id,
                   card=mask_card(number), status=status, reason=reason)
             return self._card(conn, number)
@@ -398,6 +403,7 @@ class Ledger:
                 raise DuplicateGiftCard(f"gift card {mask_card(number)} is already issued")
             conn.execute(insert(gift_cards).values(number=number, status="active", balance=0, issued_at=at,
                                                    issued_by=actor))
+            queue_directory(conn, "gift_card", number, at)
             if amount:
                 append_entries(conn, self.terminal,
                                [NewEntry(kind="gift_load", points=0, amount=amount, gift_card_number=number)],

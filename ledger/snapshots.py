@@ -49,6 +49,15 @@ WHERE member_id = ? AND kind = 'bonus' AND rule_id IS NOT NULL GROUP BY rule_id
 _BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
 
 
+_LIFETIME_SQL = "SELECT coalesce(sum(amount), 0) FROM sales WHERE member_id = ? AND kind = 'sale'"
+
+
+def lifetime_spend(conn: Connection, member_id: str) -> int:
+    """Rial the member ever paid in sales, refunds not netted: bounded (ledger.limits)
+    so every sum over their sales fits int64. Read from the covering index."""
+    return int(Raw(conn).scalar(_LIFETIME_SQL, (member_id,)))
+
+
 def tier_window(conn: Connection, member_id: str, since: datetime) -> tuple[int, int]:
     """(net Rial spent, points earned) since `since`: what tiers are earned by, with
     the same SQL a sale's snapshot uses, so the review and the till never disagree."""

@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ledger import limits
 from ledger.errors import ValidationFailed
 
 LINES_PER_SALE_MAX = 500
 QUANTITY_MAX = 1_000_000
-UNIT_PRICE_MAX = 10**13  # Rial: far above any till price, far below int64 when multiplied
+UNIT_PRICE_MAX = 10**13  # Rial: far above any till price (a line's total has its own bound: ledger.limits)
 TEXT_MAX = 200
 
 
@@ -49,10 +50,17 @@ class SaleLine:
         require_text("line category", self.category, maximum=64)
         require_int("line quantity", self.quantity, minimum=1, maximum=QUANTITY_MAX)
         require_int("line unit_price", self.unit_price, minimum=0, maximum=UNIT_PRICE_MAX)
+        limits.check("a line's total (quantity x unit_price)", self.quantity * self.unit_price,
+                     limits.LINE_TOTAL_RIAL_MAX, "Rial")
 
     @property
     def total(self) -> int:
         return self.quantity * self.unit_price
+
+
+def basket_total(lines: tuple[SaleLine, ...]) -> int:
+    """The lines' total, within the bound of a sale (LimitExceeded past it)."""
+    return limits.check("the sale's total", sum(line.total for line in lines), limits.SALE_AMOUNT_RIAL_MAX, "Rial")
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,12 @@ class SaleRequest:
     def __post_init__(self) -> None:
         require_text("idempotency key", self.idempotency_key, maximum=128)
         require_text("receipt reference", self.receipt_ref, maximum=64)
-        require_int("redeem_points", self.redeem_points, minimum=0)
+        require_int("redeem_points", self.redeem_points, minimum=0, maximum=limits.ENTRY_POINTS_MAX)
         if not self.lines:
             raise ValidationFailed("a sale needs at least one line")
         if len(self.lines) > LINES_PER_SALE_MAX:
             raise ValidationFailed(f"a sale may have at most {LINES_PER_SALE_MAX} lines")
+        basket_total(self.lines)
 
     @property
     def amount(self) -> int:
@@ -135,6 +144,7 @@ class SaleResult:
     awards: tuple[AwardLine, ...]
     created_at: str
     discount_rial: int = 0  # the tier discount the POS takes off the bill
+    debt_points: int = 0  # points the member still owes after this sale (their balance below zero)
     replayed: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -145,7 +155,7 @@ class SaleResult:
             "redeemed_rial": self.redeemed_rial, "balance": self.balance, "tier": self.tier,
             "awards": [{"rule_id": a.rule_id, "kind": a.kind, "points": a.points, "explanation_en": a.explanation_en,
                         "explanation_fa": a.explanation_fa, "rial": a.rial} for a in self.awards],
-            "created_at": self.created_at, "discount_rial": self.discount_rial,
+            "created_at": self.created_at, "discount_rial": self.discount_rial, "debt_points": self.debt_points,
         }
 
     @classmethod
@@ -159,16 +169,26 @@ class RefundResult:
     refund_id: str
     sale_id: str
     member_id: str
-    amount: int
-    reversed_points: int
-    returned_points: int
+    amount: int  # the goods' value returned
+    reversed_points: int  # earned points taken back from the balance
+    returned_points: int  # redeemed points given back
     balance: int
     created_at: str
+    # earned points already spent, under the table's `refunds.spent_points`:
+    settled_points: int = 0  # "deduct": paid for by deducted_rial instead of the balance
+    deducted_rial: int = 0  # "deduct": their value, kept from the cash refunded
+    debt_points: int = 0  # points the member owes after this refund (balance below zero)
     replayed: bool = False
+
+    @property
+    def cash_refund_rial(self) -> int:
+        """What the cashier pays back (before any other payment means of the sale)."""
+        return self.amount - self.deducted_rial
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("replayed")
+        data["cash_refund_rial"] = self.cash_refund_rial
         return data
 
 

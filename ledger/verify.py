@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select
 
+from ledger.cardpolicy import CardPolicy, mask, payment_network
 from ledger.chain import GENESIS_HASH, entry_hash
 from ledger.schema import balances, entries, gift_cards
 
@@ -92,9 +93,34 @@ def _check_balances(conn: Connection, report: VerifyReport) -> None:
             report.problems.append(f"gift card …{number[-4:]}: balance {balance} but the entries add up to {expected}")
 
 
-def verify(engine: Engine) -> VerifyReport:
+# (table, column, member card?): member cards must pass the whole policy; gift card
+# numbers and numbers that only travel with an entry must never be a payment card's
+_CARD_COLUMNS = (("cards", "number", True), ("cards", "replaced_by", True), ("sales", "card_number", False),
+                 ("entries", "card_number", False), ("entries", "gift_card_number", False),
+                 ("gift_cards", "number", False))
+
+
+def _check_card_numbers(conn: Connection, policy: CardPolicy, report: VerifyReport) -> None:
+    """Invariant 10 on what is stored: a number the policy refuses (kept by an older
+    version, or copied in) is reported, masked, never shown whole."""
+    for table, column, member_card in _CARD_COLUMNS:
+        rows = conn.execution_options(yield_per=VERIFY_BATCH_ROWS).exec_driver_sql(
+            f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL")
+        for (number,) in rows:
+            network = payment_network(number)
+            if network is not None:
+                report.problems.append(f"{table}.{column}: {mask(number)} is a bank card's number ({network}); "
+                                       "it must not be stored")
+            elif member_card and policy.refusal(number) is not None:
+                report.problems.append(f"{table}.{column}: {mask(number)} is outside the member card ranges")
+
+
+def verify(engine: Engine, policy: CardPolicy | None = None) -> VerifyReport:
+    """Every chain and balance; with a card policy, every stored card number too."""
     report = VerifyReport()
     with engine.connect() as conn:
         _check_chains(conn, report)
         _check_balances(conn, report)
+        if policy is not None:
+            _check_card_numbers(conn, policy, report)
     return report

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from ledger import limits
 from ledger.chain import entry_hash
 from ledger.db import Raw
 from ledger.errors import IntegrityFailure
@@ -53,8 +54,13 @@ _INSERT_ENTRY_SQL = (f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
 _INSERT_OUTBOX_SQL = "INSERT INTO outbox (entry_id, created_at) VALUES (?, ?)"
 _TERMINAL_SQL = "SELECT next_seq, last_hash FROM terminals WHERE code = ?"
 _UPDATE_TERMINAL_SQL = "UPDATE terminals SET next_seq = ?, last_hash = ? WHERE code = ?"
-_UPDATE_BALANCE_SQL = "UPDATE balances SET points = points + ? WHERE member_id = ?"
-_UPDATE_GIFT_SQL = "UPDATE gift_cards SET balance = balance + ? WHERE number = ?"
+# RETURNING: the bounds are checked on what the row holds after the change, in one
+# statement (a failed check rolls the whole operation back)
+_UPDATE_BALANCE_SQL = ("UPDATE balances SET points = points + ?, credited = credited + ? WHERE member_id = ? "
+                       "RETURNING points, credited")
+_UPDATE_GIFT_SQL = ("UPDATE gift_cards SET balance = balance + ?, loaded = loaded + ? WHERE number = ? "
+                    "RETURNING balance, loaded")
+_QUEUE_SQL = "INSERT INTO outbox (kind, ref, created_at) VALUES (?, ?, ?)"
 
 
 def append_entries(
@@ -77,8 +83,12 @@ def append_entries(
     created = format_utc(at)
     rows: list[dict[str, Any]] = []
     member_delta: dict[str, int] = {}
+    member_credit: dict[str, int] = {}
     gift_delta: dict[str, int] = {}
+    gift_loaded: dict[str, int] = {}
     for item in new:
+        limits.check("an entry's points", item.points, limits.ENTRY_POINTS_MAX, "points")
+        limits.check("an entry's amount", item.amount, limits.ENTRY_AMOUNT_RIAL_MAX, "Rial")
         row = {
             "id": str(uuid.uuid4()),
             "terminal_code": terminal_code,
@@ -103,16 +113,43 @@ def append_entries(
         seq += 1
         if item.member_id is not None and item.points:
             member_delta[item.member_id] = member_delta.get(item.member_id, 0) + item.points
+            if item.points > 0:
+                member_credit[item.member_id] = member_credit.get(item.member_id, 0) + item.points
         if item.gift_card_number is not None and item.amount:
             gift_delta[item.gift_card_number] = gift_delta.get(item.gift_card_number, 0) + item.amount
+            if item.amount > 0:
+                gift_loaded[item.gift_card_number] = gift_loaded.get(item.gift_card_number, 0) + item.amount
     raw.many(_INSERT_ENTRY_SQL, [tuple(created if c == "created_at" else r[c] for c in _ENTRY_COLUMNS) for r in rows])
     raw.many(_INSERT_OUTBOX_SQL, [(r["id"], created) for r in rows])
     raw.run(_UPDATE_TERMINAL_SQL, (seq, prev, terminal_code))
-    for member_id, delta in member_delta.items():
-        raw.run(_UPDATE_BALANCE_SQL, (delta, member_id))
-    for number, delta in gift_delta.items():
-        raw.run(_UPDATE_GIFT_SQL, (delta, number))
+    move_balances(raw, member_delta, member_credit, gift_delta, gift_loaded)
     return rows
+
+
+def move_balances(raw: Raw, member_delta: dict[str, int], member_credit: dict[str, int],
+                  gift_delta: dict[str, int], gift_loaded: dict[str, int]) -> None:
+    """Apply entries' effects to the cached balances, within the bounds of ledger.limits
+    (LimitExceeded, and the caller's transaction rolls back). For this terminal's
+    entries and for those the hub sends from other branches alike."""
+    for member_id, delta in member_delta.items():
+        after = raw.one_or_none(_UPDATE_BALANCE_SQL, (delta, member_credit.get(member_id, 0), member_id))
+        if after is None:
+            raise IntegrityFailure(f"member {member_id} has no balance row")
+        limits.check("the member's balance", int(after[0]), limits.BALANCE_POINTS_MAX, "points")
+        limits.check("the member's points credited over their life", int(after[1]),
+                     limits.MEMBER_CREDITED_POINTS_MAX, "points")
+    for number, delta in gift_delta.items():
+        after = raw.one_or_none(_UPDATE_GIFT_SQL, (delta, gift_loaded.get(number, 0), number))
+        if after is None:
+            raise IntegrityFailure(f"gift card …{number[-4:]} is not issued")
+        limits.check("the gift card's Rial loaded over its life", int(after[1]), limits.GIFT_LOADED_RIAL_MAX,
+                     "Rial")
+
+
+def queue_directory(conn: Connection, kind: str, ref: str, at: datetime) -> None:
+    """Queue a member, card or gift card for the hub, in the caller's transaction; it is
+    sent as it stands when its turn comes (ledger.schema.outbox)."""
+    Raw(conn).run(_QUEUE_SQL, (kind, ref, format_utc(at)))
 
 
 def audit(conn: Connection, *, at: datetime, actor: str, action: str, target: str | None, **detail: Any) -> None:

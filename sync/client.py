@@ -26,18 +26,17 @@ import httpx
 import orjson
 from sqlalchemy import Connection
 
+from ledger import hubsync
 from ledger.db import Raw
 from ledger.service import Ledger
 from ledger.timefmt import format_utc, parse_utc
 from sync import signing
 from sync.errors import HubRefused, HubUnreachable, NotEnrolled
-from sync.hub.service import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, STATUS_RANK
 
 log = logging.getLogger("sync.client")
 
 CREDENTIALS_FILE = "hub.json"
 SYNC_ROUNDS_MAX = 50  # requests in one sync_once; the rest waits for the next round
-DIRECTORY_MARGIN = timedelta(seconds=5)  # resend a little: a row committed late is not missed
 SYNC_PATH = "/v1/sync"
 
 
@@ -136,7 +135,7 @@ class SyncClient:
         self.creds = creds
         self.batch_size = batch_size
         self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
-        self._batch_end = -1  # outbox id of the last entry _payload took
+        self._batch_rows = 0  # outbox rows the last _payload took
 
     def close(self) -> None:
         self.http.close()
@@ -166,60 +165,41 @@ class SyncClient:
 
     # -- one request -----------------------------------------------------------------------
 
-    _ENTRY_COLUMNS = ", ".join(f"e.{c}" for c in ENTRY_FIELDS)
-
-    def _outbox_rows(self, raw: Raw, after_id: int) -> list[tuple[Any, ...]]:
-        """(outbox id, entry fields...) of the next batch, in outbox order."""
-        return raw.all(f"SELECT o.id, {self._ENTRY_COLUMNS} FROM outbox o JOIN entries e ON e.id = o.entry_id "
-                       "WHERE o.id > ? ORDER BY o.id LIMIT ?", (after_id, self.batch_size))
-
     def _read_ahead(self, after_id: int) -> list[tuple[Any, ...]]:
         """The batch after `after_id`, read while the hub works on the current one."""
         with self.ledger.read() as conn:
-            return self._outbox_rows(Raw(conn), after_id)
+            return hubsync.outbox_rows(Raw(conn), after_id, self.batch_size)
 
     def _payload(self, ahead: list[tuple[Any, ...]] | None = None,
-                 follows: tuple[int, dict[str, Any], str] | None = None) -> tuple[dict[str, Any], str]:
-        """The next request (and in self._batch_end the outbox id of its last entry).
+                 follows: tuple[int, dict[str, Any]] | None = None) -> tuple[dict[str, Any], int]:
+        """The next request, and the outbox id of its last row (the batch's end).
 
-        follows: (outbox id of its last entry, answer, watermark) of a batch the hub has
-        answered but whose answer is not applied yet: this batch starts after it, and
-        carries the cursor, rev and directory watermark that applying it will store.
-        ahead: rows read ahead; used only if they are still exactly what reading now
-        would give (the same outbox rows; entries never change)."""
+        follows: (end of a batch the hub has answered but whose answer is not applied
+        yet, that answer): this batch starts after it, and carries the cursor and rev
+        that applying it will store. ahead: rows read ahead; used only if they are still
+        exactly what reading now would give (the same outbox rows; entries never change)."""
         with self.ledger.write("preparing a sync batch") as conn:
             state = self._state(conn)
             raw = Raw(conn)
-            after_id, since = -1, state["directory_since"]
+            after_id = -1
             cursor, directory_rev = state["hub_cursor"], state["directory_rev"]
             if follows is not None:
-                after_id, answer, since = follows
+                after_id, answer = follows
                 cursor, directory_rev = int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0)
             rows = None
-            if ahead:
-                head = raw.all("SELECT id, entry_id FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
-                               (after_id, self.batch_size))
-                if head == [r[:2] for r in ahead]:
-                    rows = ahead
+            if ahead and hubsync.outbox_head(raw, after_id, self.batch_size) == [r[:3] for r in ahead]:
+                rows = ahead
             if rows is None:
-                rows = self._outbox_rows(raw, after_id)
-            watermark = format_utc(self.ledger.clock() - DIRECTORY_MARGIN)
+                rows = hubsync.outbox_rows(raw, after_id, self.batch_size)
             payload = {
-                "entries": [dict(zip(ENTRY_FIELDS, r[1:])) for r in rows],
-                "members": [dict(zip(MEMBER_FIELDS, r)) for r in raw.all(
-                    f"SELECT {', '.join(MEMBER_FIELDS)} FROM members WHERE enrolled_at > ?", (since,))],
-                "cards": [dict(zip(CARD_FIELDS, r)) for r in raw.all(
-                    f"SELECT {', '.join(CARD_FIELDS)} FROM cards WHERE issued_at > ? OR status_changed_at > ?",
-                    (since, since))],
-                "gift_cards": [dict(zip(GIFT_FIELDS, r)) for r in raw.all(
-                    f"SELECT {', '.join(GIFT_FIELDS)} FROM gift_cards WHERE issued_at > ?", (since,))],
+                **hubsync.batch_rows(raw, rows),
                 "cursor": cursor,
                 "directory_rev": directory_rev,
                 # the loyalty table this terminal holds: the hub sends its text only if it differs
                 "ruleset_hash": state["ruleset_hash"],
             }
-        self._batch_end = rows[-1][0] if rows else after_id
-        return payload, watermark
+        self._batch_rows = len(rows)
+        return payload, (rows[-1][0] if rows else after_id)
 
     def _send(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -247,70 +227,25 @@ class SyncClient:
             raise HubUnreachable("the hub's answer is incomplete")
         return answer
 
-    def _apply(self, answer: dict[str, Any], watermark: str) -> int:
-        """Everything the answer says, in one transaction; returns foreign entries applied."""
-        applied = 0
+    def _apply(self, answer: dict[str, Any], batch_end: int) -> int:
+        """Everything the answer says, in one transaction; returns foreign entries applied.
+        batch_end: the outbox id of the request's last row (its directory rows were taken
+        with its entries, or the hub would have refused the whole request)."""
         with self.ledger.write("applying the hub's answer") as conn:
             raw = Raw(conn)
-            acked = [str(x) for x in answer.get("acked") or []]
-            if acked:  # one statement for the whole batch (SQLite's json_each), not one per id
-                raw.run("DELETE FROM outbox WHERE entry_id IN (SELECT value FROM json_each(?))", (json.dumps(acked),))
-            for m in answer.get("members") or []:
-                if raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (m["id"],)) is None:
-                    if raw.one_or_none("SELECT 1 FROM members WHERE mobile = ?", (m["mobile"],)) is not None:
-                        # taken whole, entries and card included; `loyalty-hub reconcile` lists the pair
-                        log.warning("member %s from the hub shares a mobile number with another member; "
-                                    "they are listed by the hub for a merge", m["id"])
-                    referrer = m["referrer_id"]
-                    if referrer and raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (referrer,)) is None:
-                        referrer = None
-                    raw.run(f"INSERT INTO members ({', '.join(MEMBER_FIELDS)}) VALUES "
-                            f"({', '.join('?' for _ in MEMBER_FIELDS)})",
-                            tuple(referrer if k == "referrer_id" else m[k] for k in MEMBER_FIELDS))
-                    raw.run("INSERT INTO balances (member_id, points) VALUES (?, 0)", (m["id"],))
-            hub_cards = answer.get("cards") or []
-            for c in hub_cards:  # new cards first, so a replacement can point at them
-                if raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (c["number"],)) is None and \
-                        raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (c["member_id"],)) is not None:
-                    raw.run(f"INSERT INTO cards ({', '.join(CARD_FIELDS)}) VALUES "
-                            f"({', '.join('?' for _ in CARD_FIELDS)})",
-                            tuple(None if k == "replaced_by" else c[k] for k in CARD_FIELDS))
-            for c in hub_cards:
-                local = raw.one_or_none("SELECT status, replaced_by FROM cards WHERE number = ?", (c["number"],))
-                if local is None:
-                    continue
-                if STATUS_RANK.get(c["status"], 0) > STATUS_RANK.get(local[0], 0) or \
-                        (c["replaced_by"] and local[1] is None and c["status"] == "replaced"):
-                    target = c["replaced_by"]
-                    if target and raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (target,)) is None:
-                        target = None
-                    raw.run("UPDATE cards SET status = ?, replaced_by = ?, status_changed_at = ?, status_reason = ? "
-                            "WHERE number = ?", (c["status"], target, c["status_changed_at"], c["status_reason"],
-                                                 c["number"]))
-            for g in answer.get("gift_cards") or []:
-                if raw.one_or_none("SELECT 1 FROM gift_cards WHERE number = ?", (g["number"],)) is None:
-                    raw.run("INSERT INTO gift_cards (number, status, balance, issued_at, issued_by) "
-                            "VALUES (?, ?, 0, ?, ?)", (g["number"], g["status"], g["issued_at"], g["issued_by"]))
-            for e in answer.get("entries") or []:
-                if e["terminal_code"] == self.ledger.terminal:
-                    continue
-                if raw.one_or_none("SELECT 1 FROM entries WHERE id = ?", (e["id"],)) is not None:
-                    continue
-                raw.run(f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}) VALUES "
-                        f"({', '.join('?' for _ in ENTRY_FIELDS)})", tuple(e[k] for k in ENTRY_FIELDS))
-                if e["member_id"] and e["points"]:
-                    raw.run("UPDATE balances SET points = points + ? WHERE member_id = ?", (e["points"], e["member_id"]))
-                if e["gift_card_number"] and e["amount"] and e["kind"] in ("gift_load", "gift_spend"):
-                    raw.run("UPDATE gift_cards SET balance = balance + ? WHERE number = ?",
-                            (e["amount"], e["gift_card_number"]))
-                applied += 1
+            hubsync.acknowledged(raw, [str(x) for x in answer.get("acked") or []], batch_end)
+            hubsync.take_members(raw, answer.get("members") or [])
+            policy = self.ledger.card_policy
+            hubsync.take_cards(raw, answer.get("cards") or [], policy)
+            hubsync.take_gift_cards(raw, answer.get("gift_cards") or [], policy)
+            applied = hubsync.take_entries(raw, answer.get("entries") or [], self.ledger.terminal, policy)
             ruleset = answer.get("ruleset")
             state = self._state(conn)
             if ruleset and ruleset.get("hash") != state["ruleset_hash"] and ruleset.get("toml"):
                 self._take_ruleset(conn, ruleset)
-            raw.run("UPDATE sync_state SET hub_cursor = ?, directory_rev = ?, directory_since = ?, "
+            raw.run("UPDATE sync_state SET hub_cursor = ?, directory_rev = ?, "
                     "last_success_at = ?, last_attempt_at = ?, last_error = NULL WHERE id = 1",
-                    (int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0), watermark,
+                    (int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0),
                      format_utc(self.ledger.clock()), format_utc(self.ledger.clock())))
         return applied
 
@@ -350,21 +285,21 @@ class SyncClient:
         pool: ThreadPoolExecutor | None = None
         sending: Future[dict[str, Any]] | None = None  # the request for `payload`, if already sent
         try:
-            payload, watermark = self._payload()
+            payload, batch_end = self._payload()
             for round_ in range(1, SYNC_ROUNDS_MAX + 1):
-                full = len(payload["entries"]) == self.batch_size
+                full = self._batch_rows == self.batch_size
                 ahead: Future[list[tuple[Any, ...]]] | None = None
                 if full and round_ < SYNC_ROUNDS_MAX:
                     pool = pool or ThreadPoolExecutor(2, thread_name_prefix="sync-pipeline")
-                    ahead = pool.submit(self._read_ahead, self._batch_end)
+                    ahead = pool.submit(self._read_ahead, batch_end)
                 answer = sending.result() if sending is not None else self._send(payload)
                 sending = None
-                after: tuple[dict[str, Any], str] | None = None
+                after: tuple[dict[str, Any], int] | None = None
                 if ahead is not None and pool is not None:
-                    after = self._payload(_result_or_none(ahead), (self._batch_end, answer, watermark))
+                    after = self._payload(_result_or_none(ahead), (batch_end, answer))
                     sending = pool.submit(self._send, after[0])
                 try:
-                    report.received += self._apply(answer, watermark)
+                    report.received += self._apply(answer, batch_end)
                 except BaseException:
                     if sending is not None:  # let the request in flight end; its answer is not applied
                         _result_or_none(sending)
@@ -373,12 +308,12 @@ class SyncClient:
                 report.sent += len(answer.get("acked") or [])
                 report.requests += 1
                 if after is not None:
-                    payload, watermark = after
+                    payload, batch_end = after
                     continue
                 more_down = len(answer.get("entries") or []) > 0
                 if (not full and not more_down) or round_ == SYNC_ROUNDS_MAX:
                     break
-                payload, watermark = self._payload()
+                payload, batch_end = self._payload()
         except (HubUnreachable, HubRefused) as exc:
             self._failed(str(exc))
             raise

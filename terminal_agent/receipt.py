@@ -18,6 +18,8 @@ def sale_lines(result: SaleResult, locale: str, persian_digits: bool = True) -> 
             lines.append(f"امتیاز خرج‌شده: {d(result.redeemed_points)} "
                          f"({rial(result.redeemed_rial, locale, persian_digits)})")
         lines += [f"مانده امتیاز: {d(result.balance)}", f"سطح: {result.tier}"]
+        if result.debt_points:
+            lines.append(f"بدهی امتیاز: {d(result.debt_points)} (از امتیاز خریدهای بعدی کسر می‌شود)")
         lines += [f"• {a.explanation_fa}" for a in result.awards if a.points]
         return lines
     lines = [f"Customer club — {when}", f"Receipt: {result.receipt_ref}",
@@ -25,6 +27,8 @@ def sale_lines(result: SaleResult, locale: str, persian_digits: bool = True) -> 
     if result.redeemed_points:
         lines.append(f"Points redeemed: {result.redeemed_points} ({rial(result.redeemed_rial, locale)})")
     lines += [f"Balance: {result.balance} points", f"Tier: {result.tier}"]
+    if result.debt_points:
+        lines.append(f"Points owed: {result.debt_points} (paid from the points of later purchases)")
     lines += [f"• {a.explanation_en}" for a in result.awards if a.points]
     return lines
 
@@ -32,8 +36,22 @@ def sale_lines(result: SaleResult, locale: str, persian_digits: bool = True) -> 
 def refund_lines(result: RefundResult, locale: str, persian_digits: bool = True) -> list[str]:
     d = lambda n: digits(str(n), locale, persian_digits)  # noqa: E731
     if locale == "fa":
-        return [f"مرجوعی: {rial(result.amount, locale, persian_digits)}",
-                f"امتیاز کسرشده: {d(result.reversed_points)}", f"امتیاز بازگشتی: {d(result.returned_points)}",
-                f"مانده امتیاز: {d(result.balance)}"]
-    return [f"Refund: {rial(result.amount, locale)}", f"Points reversed: {result.reversed_points}",
-            f"Points returned: {result.returned_points}", f"Balance: {result.balance} points"]
+        lines = [f"مرجوعی: {rial(result.amount, locale, persian_digits)}",
+                 f"امتیاز کسرشده: {d(result.reversed_points)}", f"امتیاز بازگشتی: {d(result.returned_points)}"]
+        if result.deducted_rial:
+            lines += [f"کسر بابت {d(result.settled_points)} امتیاز خرج‌شده: "
+                      f"{rial(result.deducted_rial, locale, persian_digits)}",
+                      f"مبلغ قابل پرداخت: {rial(result.cash_refund_rial, locale, persian_digits)}"]
+        lines.append(f"مانده امتیاز: {d(result.balance)}")
+        if result.debt_points:
+            lines.append(f"بدهی امتیاز: {d(result.debt_points)} (از امتیاز خریدهای بعدی کسر می‌شود)")
+        return lines
+    lines = [f"Refund: {rial(result.amount, locale)}", f"Points reversed: {result.reversed_points}",
+             f"Points returned: {result.returned_points}"]
+    if result.deducted_rial:
+        lines += [f"Kept for {result.settled_points} points already spent: {rial(result.deducted_rial, locale)}",
+                  f"To pay back: {rial(result.cash_refund_rial, locale)}"]
+    lines.append(f"Balance: {result.balance} points")
+    if result.debt_points:
+        lines.append(f"Points owed: {result.debt_points} (paid from the points of later purchases)")
+    return lines

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -152,19 +152,35 @@ def _activity(db: sqlite3.Connection, period: Period) -> list[Activity]:
             for mid, last, visits, spend in rows]
 
 
+def _totals(rows: Iterable[tuple[int, ...]], width: int) -> list[int]:
+    sums = [0] * width
+    for row in rows:
+        for i in range(width):
+            sums[i] += row[i]
+    return sums
+
+
 def kpis(db: sqlite3.Connection, period: Period, now: datetime, locale: str) -> list[tuple[str, int]]:
     """The headline numbers of the period (whole history without one)."""
     fa = locale == "fa"
     where, params = period.sql("created_at")
-    sales, revenue, refunds = db.execute(
+    # SQL sums per member only (each bounded by ledger.limits); the ledger's totals are
+    # added here in Python, where no number of members can overflow them
+    sales, revenue, refunds = _totals(db.execute(
         "SELECT count(CASE WHEN kind = 'sale' THEN 1 END), "
         "coalesce(sum(CASE WHEN kind = 'sale' THEN amount END), 0), "
-        f"coalesce(sum(CASE WHEN kind = 'refund' THEN amount END), 0) FROM sales{where}", params).fetchone()
-    earned, redeemed = db.execute(
+        f"coalesce(sum(CASE WHEN kind = 'refund' THEN amount END), 0) FROM sales{where} GROUP BY member_id",
+        params), 3)
+    earned, redeemed = _totals(db.execute(
         "SELECT coalesce(sum(CASE WHEN kind IN ('earn', 'bonus') THEN points END), 0), "
-        f"coalesce(-sum(CASE WHEN kind = 'redeem' THEN points END), 0) FROM entries{where}", params).fetchone()
+        f"coalesce(-sum(CASE WHEN kind = 'redeem' THEN points END), 0) FROM entries{where} GROUP BY member_id",
+        params), 2)
     members = db.execute("SELECT count(*) FROM members").fetchone()[0]
-    outstanding = db.execute("SELECT coalesce(sum(points), 0) FROM balances").fetchone()[0]
+    outstanding, owed, in_debt = 0, 0, 0
+    for (points,) in db.execute("SELECT points FROM balances"):
+        outstanding += points
+        if points < 0:
+            owed, in_debt = owed - points, in_debt + 1
     active = {days: db.execute("SELECT count(DISTINCT member_id) FROM sales WHERE kind = 'sale' AND created_at >= ?",
                                (format_utc(now - timedelta(days=days)),)).fetchone()[0] for days in (30, 90)}
     names = [
@@ -179,6 +195,8 @@ def kpis(db: sqlite3.Connection, period: Period, now: datetime, locale: str) -> 
         ("Points redeemed", "امتیاز خرج‌شده", redeemed),
         ("Points redeemed per 100 earned", "امتیاز خرج‌شده از هر ۱۰۰", 100 * redeemed // earned if earned else 0),
         ("Points outstanding (all members)", "امتیاز مانده (همه اعضا)", outstanding),
+        ("Members owing points (refunds of spent points, offline branches)", "اعضای بدهکار امتیاز", in_debt),
+        ("Points owed by members", "امتیاز بدهی اعضا", owed),
     ]
     return [(fa_name if fa else en_name, int(value)) for en_name, fa_name, value in names]
 

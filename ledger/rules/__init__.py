@@ -5,7 +5,7 @@ basket, at)` is a function of its arguments. Loading a table from a file is the 
 place that reads (`load_ruleset`).
 """
 
-from ledger.rules.engine import evaluate, qualifying_tier, season_at
+from ledger.rules.engine import evaluate, point_value_at, qualifying_tier, season_at
 from ledger.rules.errors import InvalidRuleset, RulesError
 from ledger.rules.lifecycle import (
     ExpiryOutlook,
@@ -32,6 +32,6 @@ from ledger.rules.model import (
 __all__ = [
     "Basket", "BasketLine", "ExpiryOutlook", "InvalidRuleset", "Lot", "MemberSnapshot", "Offer", "Plan",
     "PlanLine", "Ruleset", "RulesError", "Suggestion", "Tier", "add_months", "default_ruleset", "evaluate",
-    "expiry_outlook", "load_ruleset", "parse_ruleset", "qualifying_tier", "reviewed_tier", "season_at",
+    "expiry_outlook", "load_ruleset", "parse_ruleset", "point_value_at", "qualifying_tier", "reviewed_tier", "season_at",
     "signup_bonus", "tier_review_due",
 ]

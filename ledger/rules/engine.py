@@ -328,6 +328,12 @@ def qualifying_tier(ruleset: Ruleset, spend: int, points: int) -> str:
     return best
 
 
+def point_value_at(ruleset: Ruleset, at: datetime) -> int:
+    """What one point pays, in Rial, at `at` (the season's value, else the table's)."""
+    season = season_at(ruleset, local_date(at, ruleset.utc_offset_minutes))
+    return season.redeem_rial_per_point if season else ruleset.redemption.rial_per_point
+
+
 def evaluate(ruleset: Ruleset, snap: MemberSnapshot, basket: Basket, at: datetime) -> Plan:
     table = _table(ruleset)
     day = local_date(at, ruleset.utc_offset_minutes)

@@ -21,7 +21,9 @@ from ledger.rules.model import (
     Expiry,
     Multiplier,
     Offer,
+    SPENT_POINTS_POLICIES,
     Redemption,
+    Refunds,
     Ruleset,
     Season,
     Tier,
@@ -273,11 +275,14 @@ def parse_ruleset(data: dict[str, Any], source: str = "<ruleset>") -> Ruleset:
     x = root.table("expiry")
     expiry = Expiry(months=x.integer("months", 0, maximum=600), warn_days=x.integer("warn_days", 30, minimum=1, maximum=366))
     x.done()
+    f = root.table("refunds")
+    refunds = Refunds(spent_points=f.text("spent_points", "debt", choices=SPENT_POINTS_POLICIES))
+    f.done()
     root.done()
 
     ruleset = Ruleset(name=name, utc_offset_minutes=offset, earn=earn, tiers=levels, tier_policy=policy,
                       seasons=seasons, redemption=redemption, bonuses=bonuses, offers=offers, caps=caps,
-                      expiry=expiry)
+                      expiry=expiry, refunds=refunds)
     return dataclasses.replace(ruleset, hash=ruleset_hash(ruleset))
 
 

@@ -111,6 +111,18 @@ class Expiry:
     warn_days: int = 30
 
 
+SPENT_POINTS_POLICIES = ("debt", "deduct")
+
+
+@dataclass(frozen=True)
+class Refunds:
+    """When a refunded sale's earned points were already spent: "debt" takes the
+    balance below zero (later purchases pay it first), "deduct" keeps the balance at
+    zero and takes the spent points' value off the cash refunded."""
+
+    spent_points: str = "debt"
+
+
 @dataclass(frozen=True)
 class Ruleset:
     name: str
@@ -124,6 +136,7 @@ class Ruleset:
     offers: tuple[Offer, ...]
     caps: Caps
     expiry: Expiry
+    refunds: Refunds = Refunds()
     hash: str = ""
 
     def tier(self, tier_id: str) -> Tier:

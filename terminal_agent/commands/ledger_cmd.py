@@ -10,6 +10,7 @@ from ledger import db
 from ledger.errors import IntegrityFailure
 from ledger.verify import verify as verify_ledger
 from terminal_agent.commands.context import AgentContext, pass_ctx
+from terminal_agent.ledgers import card_policy
 
 
 @click.group("ledger")
@@ -30,7 +31,7 @@ def verify(actx: AgentContext, path: str | None) -> None:
     try:
         if not db.has_schema(engine):
             raise IntegrityFailure(f"{target} is not a loyalty ledger (no schema)")
-        report = verify_ledger(engine)
+        report = verify_ledger(engine, card_policy(actx.config))
     finally:
         engine.dispose()
     if report.ok:

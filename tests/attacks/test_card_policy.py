@@ -92,3 +92,30 @@ def test_the_api_refuses_a_bank_card_at_every_route(client: TestClient, manager_
     assert not [r for r in caplog.records if not r.name.startswith("httpx") and number in r.getMessage()]
     folder = Path(str(runtime.ledger.engine.url.database)).parent
     assert_nowhere(folder, number)
+
+
+def test_ledger_verify_reports_a_stored_bank_card_masked(tmp_path: Path) -> None:
+    """A ledger written by an older version (or edited by hand) that holds a bank
+    card's number fails `ledger verify`, which names it masked only."""
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from terminal_agent.cli import cli
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    led = Ledger.open(tmp_path / "data" / "ledger.sqlite3", store="main", terminal="T1")
+    m = led.enrol_member(name="Old", mobile="09120000001", actor="t")
+    led.close()
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["--config", str(cfg), "ledger", "verify"])
+    assert ok.exit_code == 0, ok.output
+    raw = sqlite3.connect(tmp_path / "data" / "ledger.sqlite3")
+    raw.execute("INSERT INTO cards (number, member_id, technology, status, issued_at, issued_by) "
+                "VALUES ('4111111111111111', ?, 'magstripe', 'active', '2026-03-01T09:00:00.000000Z', 't')", (m.id,))
+    raw.commit()
+    raw.close()
+    bad = runner.invoke(cli, ["--config", str(cfg), "ledger", "verify"])
+    assert bad.exit_code == 1
+    assert "411111******1111" in bad.output and "bank card" in bad.output and "4111111111111111" not in bad.output

@@ -47,7 +47,7 @@ def test_every_sheet_in_english(shop: Ledger, ledger_path: Path, tmp_path: Path)
     out = tmp_path / "club.xlsx"
     written = export(ledger_path, out, locale="en", now=START + timedelta(days=2))
     # entries: two sign-up bonuses, three earns, the refund's reversal
-    assert written == {"kpis": 11, "members": 2, "sales": 4, "entries": 6, "rfm": 2}
+    assert written == {"kpis": 13, "members": 2, "sales": 4, "entries": 6, "rfm": 2}
     kpis = dict(rows(out, 0)[1:])
     assert kpis["Sales"] == 3 and kpis["Revenue (Rial)"] == 7_500_000 and kpis["Refunds (Rial)"] == 1_000_000
     assert kpis["Average basket (Rial)"] == 2_500_000 and kpis["Members"] == 2

@@ -1,0 +1,154 @@
+"""The ledger's side of sync, with no network: what goes up (the outbox, in order)
+and what comes down (other branches' members, cards, gift cards and entries, the
+hub's acknowledgements). sync.client speaks HTTP and calls these inside the ledger's
+own transactions; nothing outside the ledger package writes to a till's ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ledger.cardpolicy import CardPolicy, normalise_card_number
+from ledger.db import Raw
+from ledger.errors import IntegrityFailure, ValidationFailed
+from ledger.rows import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, card_change_wins
+from ledger.writer import move_balances
+
+log = logging.getLogger("ledger.hubsync")
+
+_ENTRY_COLUMNS = ", ".join(f"e.{c}" for c in ENTRY_FIELDS)
+
+
+# -- up -------------------------------------------------------------------------------
+
+def outbox_rows(raw: Raw, after_id: int, limit: int) -> list[tuple[Any, ...]]:
+    """(outbox id, kind, ref, entry fields... or Nones) of the next `limit` rows after
+    `after_id`, in outbox order: entries and directory changes as they happened."""
+    return raw.all(f"SELECT o.id, o.kind, o.ref, {_ENTRY_COLUMNS} FROM outbox o "
+                   "LEFT JOIN entries e ON e.id = o.entry_id WHERE o.id > ? ORDER BY o.id LIMIT ?",
+                   (after_id, limit))
+
+
+def outbox_head(raw: Raw, after_id: int, limit: int) -> list[tuple[Any, ...]]:
+    """(outbox id, kind, ref) of the same rows: to tell whether rows read ahead still hold."""
+    return raw.all("SELECT id, kind, ref FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+
+
+_DIRECTORY = {"member": ("members", "id", MEMBER_FIELDS), "card": ("cards", "number", CARD_FIELDS),
+              "gift_card": ("gift_cards", "number", GIFT_FIELDS)}
+
+
+def batch_rows(raw: Raw, rows: list[tuple[Any, ...]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of a batch as sent: its entries in order, and each directory row it
+    names once, as it stands now."""
+    out: dict[str, list[dict[str, Any]]] = {
+        "entries": [dict(zip(ENTRY_FIELDS, r[3:])) for r in rows if r[1] == "entry"]}
+    for kind, key in (("member", "members"), ("card", "cards"), ("gift_card", "gift_cards")):
+        table, column, fields = _DIRECTORY[kind]
+        refs = list(dict.fromkeys(r[2] for r in rows if r[1] == kind))
+        found = {r[0]: r for r in raw.all(f"SELECT {', '.join(fields)} FROM {table} WHERE {column} IN "
+                                          "(SELECT value FROM json_each(?))", (json.dumps(refs),))} if refs else {}
+        out[key] = [dict(zip(fields, found[ref])) for ref in refs if ref in found]
+    return out
+
+
+def acknowledged(raw: Raw, entry_ids: list[str], batch_end: int) -> None:
+    """The hub took these entries and every directory row up to `batch_end`."""
+    if entry_ids:  # one statement for the whole batch (SQLite's json_each), not one per id
+        raw.run("DELETE FROM outbox WHERE entry_id IN (SELECT value FROM json_each(?))", (json.dumps(entry_ids),))
+    raw.run("DELETE FROM outbox WHERE kind <> 'entry' AND id <= ?", (batch_end,))
+
+
+# -- down -----------------------------------------------------------------------------
+
+def take_members(raw: Raw, members: list[dict[str, Any]]) -> None:
+    """Members enrolled at other branches (unknown ones only: members are not edited)."""
+    for m in members:
+        if raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (m["id"],)) is not None:
+            continue
+        if raw.one_or_none("SELECT 1 FROM members WHERE mobile = ?", (m["mobile"],)) is not None:
+            # taken whole, entries and card included; `loyalty-hub reconcile` lists the pair
+            log.warning("member %s from the hub shares a mobile number with another member; "
+                        "they are listed by the hub for a merge", m["id"])
+        referrer = m["referrer_id"]
+        if referrer and raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (referrer,)) is None:
+            referrer = None
+        raw.run(f"INSERT INTO members ({', '.join(MEMBER_FIELDS)}) VALUES ({', '.join('?' for _ in MEMBER_FIELDS)})",
+                tuple(referrer if k == "referrer_id" else m[k] for k in MEMBER_FIELDS))
+        raw.run("INSERT INTO balances (member_id, points) VALUES (?, 0)", (m["id"],))
+
+
+def _card_number(policy: CardPolicy, value: Any) -> str | None:
+    """The number if this terminal's policy takes it as a member card; None (and a
+    warning that shows it masked) if not: a card this till would refuse anyway."""
+    try:
+        return policy.accept(value)
+    except ValidationFailed as exc:
+        log.warning("a card from the hub was not taken: %s", exc)
+        return None
+
+
+def take_cards(raw: Raw, cards: list[dict[str, Any]], policy: CardPolicy) -> None:
+    """Cards issued, blocked or replaced at other branches."""
+    for c in cards:  # new cards first, so a replacement can point at them
+        if _card_number(policy, c["number"]) is None:
+            continue
+        if raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (c["number"],)) is None and \
+                raw.one_or_none("SELECT 1 FROM members WHERE id = ?", (c["member_id"],)) is not None:
+            raw.run(f"INSERT INTO cards ({', '.join(CARD_FIELDS)}) VALUES ({', '.join('?' for _ in CARD_FIELDS)})",
+                    tuple(None if k == "replaced_by" else c[k] for k in CARD_FIELDS))
+    for c in cards:
+        local = raw.one_or_none("SELECT status, replaced_by FROM cards WHERE number = ?", (c["number"],))
+        if local is None or not card_change_wins(local[0], local[1], c["status"], c["replaced_by"]):
+            continue
+        target = c["replaced_by"]
+        if target and raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (target,)) is None:
+            target = None
+        raw.run("UPDATE cards SET status = ?, replaced_by = ?, status_changed_at = ?, status_reason = ? "
+                "WHERE number = ?", (c["status"], target, c["status_changed_at"], c["status_reason"], c["number"]))
+
+
+def take_gift_cards(raw: Raw, gift_cards: list[dict[str, Any]], policy: CardPolicy) -> None:
+    for g in gift_cards:
+        if raw.one_or_none("SELECT 1 FROM gift_cards WHERE number = ?", (g["number"],)) is None:
+            policy.not_payment(g["number"], "gift card number")
+            raw.run("INSERT INTO gift_cards (number, status, balance, issued_at, issued_by) VALUES (?, ?, 0, ?, ?)",
+                    (g["number"], g["status"], g["issued_at"], g["issued_by"]))
+
+
+def take_entries(raw: Raw, entries: list[dict[str, Any]], own_terminal: str, policy: CardPolicy) -> int:
+    """Other terminals' entries, each once, with their effect on balances (within the
+    bounds of ledger.limits); returns how many were new. An entry naming a payment
+    card's number is refused whole (ValidationFailed): it must not be stored here."""
+    member_delta: dict[str, int] = {}
+    member_credit: dict[str, int] = {}
+    gift_delta: dict[str, int] = {}
+    gift_loaded: dict[str, int] = {}
+    fresh = []
+    for e in entries:
+        if e["terminal_code"] == own_terminal:
+            continue
+        if raw.one_or_none("SELECT 1 FROM entries WHERE id = ?", (e["id"],)) is not None:
+            continue
+        for key in ("card_number", "gift_card_number"):
+            if e[key]:
+                try:
+                    policy.not_payment(normalise_card_number(e[key]))
+                except ValidationFailed as exc:
+                    raise IntegrityFailure(f"entry {e['id']} of terminal {e['terminal_code']} from the hub: {exc}; "
+                                           "it was not taken (head office: loyalty-hub verify)") from None
+        fresh.append(tuple(e[k] for k in ENTRY_FIELDS))
+        if e["member_id"] and e["points"]:
+            member_delta[e["member_id"]] = member_delta.get(e["member_id"], 0) + e["points"]
+            if e["points"] > 0:
+                member_credit[e["member_id"]] = member_credit.get(e["member_id"], 0) + e["points"]
+        if e["gift_card_number"] and e["amount"] and e["kind"] in ("gift_load", "gift_spend"):
+            gift_delta[e["gift_card_number"]] = gift_delta.get(e["gift_card_number"], 0) + e["amount"]
+            if e["amount"] > 0:
+                gift_loaded[e["gift_card_number"]] = gift_loaded.get(e["gift_card_number"], 0) + e["amount"]
+    raw.many(f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}) VALUES ({', '.join('?' for _ in ENTRY_FIELDS)})",
+             fresh)
+    move_balances(raw, member_delta, member_credit, gift_delta, gift_loaded)
+    return len(fresh)

@@ -1,0 +1,24 @@
+"""The rows a terminal's ledger shares with the hub: their columns, in wire order, and
+how two branches' views of one card are merged. Pure (sync.protocol re-exports it for
+both ends of the wire)."""
+
+from __future__ import annotations
+
+from ledger.chain import HASHED_FIELDS
+
+ENTRY_FIELDS = (*HASHED_FIELDS, "hash")
+MEMBER_FIELDS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "segment", "enrolled_at",
+                 "enrolled_by", "store_code")
+CARD_FIELDS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
+               "status_changed_at", "status_reason")
+GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
+# When two branches changed a card, the more final status wins.
+STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
+
+
+def card_change_wins(local_status: str, local_replaced_by: str | None, status: str,
+                     replaced_by: str | None) -> bool:
+    """Whether a card's status from the other side replaces the one held here: a more
+    final status wins, and a replacement names its new card once."""
+    return STATUS_RANK.get(status, 0) > STATUS_RANK.get(local_status, 0) or \
+        (bool(replaced_by) and local_replaced_by is None and status == "replaced")

@@ -134,6 +134,34 @@ def test_a_card_pulled_away_mid_read_then_the_next_card_works(pcscd: Pcscd) -> N
     asyncio.run(run())
 
 
+PULLS = [  # the moment the card leaves during Load Keys, General Authenticate, Read Binary
+    ("leave_after", "FF82"),  # between two commands: pcscd fails the next with "Transaction failed"
+    ("remove_on", "FF86"),  # during a command: no answer at all
+    ("leave_after", "FF86"),
+    ("remove_on", "FFB0"),
+]
+PULL_TRIES = 20
+
+
+def test_a_card_pulled_at_any_moment_of_a_read_is_always_reported_removed(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        try:
+            outcomes = []
+            for i in range(PULL_TRIES):
+                mode, step = PULLS[i % len(PULLS)]
+                card = VirtualCard(key=KEY, blocks={5: block(MEMBER)}, **{mode: bytes.fromhex(step)})
+                refused = await h.tap(card, CardRefused)
+                outcomes.append((mode, step, refused.code, refused.reason))
+            assert all(code == "card_removed" for _, _, code, _ in outcomes), outcomes
+            read = await h.tap(VirtualCard(key=KEY, blocks={5: block(MEMBER)}), CardRead)
+            assert read.number == MEMBER
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
 def test_pcscd_stopped_and_started_again_recovers_without_a_new_reader(pcscd: Pcscd) -> None:
     async def run() -> None:
         h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()

@@ -28,17 +28,21 @@ class VirtualCard:
     an ISO 7816 application (`aid`) whose GET DATA 5A gives `member_bcd`.
 
     `remove_on`: an APDU prefix on which the card leaves the field (the socket closes
-    before answering), i.e. a card pulled away mid-read."""
+    before answering), i.e. a card pulled away mid-read. `leave_after`: an APDU prefix
+    after whose answer the card leaves, i.e. a card pulled away between two commands
+    (pcscd then fails the next command before its presence poll has seen the card go)."""
 
     def __init__(self, *, uid: bytes = bytes.fromhex("04A1B2C3D4E5F6"), key: bytes = DEFAULT_KEY,
                  blocks: dict[int, bytes] | None = None, aid: bytes | None = None, member_bcd: bytes | None = None,
-                 remove_on: bytes | None = None, atr: bytes = ATR_CONTACTLESS) -> None:
+                 remove_on: bytes | None = None, leave_after: bytes | None = None,
+                 atr: bytes = ATR_CONTACTLESS) -> None:
         self.uid = uid
         self.key = key
         self.blocks = blocks or {}
         self.aid = aid
         self.member_bcd = member_bcd
         self.remove_on = remove_on  # an APDU prefix: on it the card "leaves the field"
+        self.leave_after = leave_after  # an APDU prefix: after answering it the card leaves
         self.atr = atr
         self.apdus: list[bytes] = []
         self._sock: socket.socket | None = None
@@ -109,6 +113,9 @@ class VirtualCard:
                     return
                 reply = self.answer(payload)
                 sock.sendall(struct.pack(">H", len(reply)) + reply)
+                if self.leave_after is not None and payload.startswith(self.leave_after):
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return
         except OSError:
             return
 

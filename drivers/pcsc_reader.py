@@ -56,6 +56,8 @@ SCARD_ABSENT = 0x0002  # SCardStatus state bit (pcsclite.h); pyscard does not ex
 # calling it a command failure (pcscd polls card presence every 400 ms; 2.5 polls)
 CARD_GONE_CONFIRM_MS = 1000
 READER_LEFT = {scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE}
+# T=0 cards hand out answer data in pieces (61 xx, then GET RESPONSE): at most this many pieces
+GET_RESPONSE_ROUNDS_MAX = 8
 
 
 def _code(rc: int) -> int:
@@ -123,6 +125,22 @@ class PcscReader(Reader):
     # -- talking to a card ---------------------------------------------------------
 
     def _transmit(self, card: _Card, command: bytes, what: str) -> bytes:
+        """The data of the card's answer to `command` (status 90 00). A T=0 card's data
+        comes in pieces (61 xx, fetched with GET RESPONSE, at most GET_RESPONSE_ROUNDS_MAX);
+        a card asking for another Le (6C xx) gets the command once more with it."""
+        response = self._exchange(card, command, what)
+        if len(response) >= 2 and response[-2] == 0x6C:
+            response = self._exchange(card, apdu.with_le(command, response[-1]), what)
+        data = b""
+        for _ in range(GET_RESPONSE_ROUNDS_MAX):
+            if len(response) < 2 or response[-2] != 0x61:
+                break
+            data += response[:-2]
+            response = self._exchange(card, apdu.get_response(response[-1]), what)
+        return data + apdu.check(response, what)
+
+    def _exchange(self, card: _Card, command: bytes, what: str) -> bytes:
+        """One command and the card's whole answer (data and status word)."""
         rc, response = scard.SCardTransmit(card.handle, card.protocol, list(command))
         if rc != scard.SCARD_S_SUCCESS:
             if rc in CARD_GONE:
@@ -134,7 +152,7 @@ class PcscReader(Reader):
             raise CardCommandFailed(f"{what}: {_message(rc)}")
         if not response:  # no status word at all: the card left the field mid-command
             raise _CardGone("no answer")
-        return apdu.check(bytes(response), what)
+        return bytes(response)
 
     def _card_left(self, card: _Card) -> bool:
         """After a failed command: is the card gone? pcscd may still report it present
@@ -173,8 +191,25 @@ class PcscReader(Reader):
                            f"authenticating block {cfg.mifare_block}")
             block = cfg.mifare_block
             return apdu.block_number(self._transmit(card, apdu.read_block(block), f"reading block {block}"))
-        self._transmit(card, apdu.select_aid(bytes.fromhex(cfg.aid)), "selecting the loyalty application")
-        return apdu.bcd_number(self._transmit(card, apdu.GET_MEMBER_NUMBER, "reading the member number"))
+        return self._aid_number(card)
+
+    def _aid_number(self, card: _Card) -> str:
+        """The member number of an ISO 7816 application, by the configured recipe (aid_read)."""
+        cfg = self.cfg
+        tag = bytes.fromhex(cfg.aid_tag)
+        selected = self._transmit(card, apdu.select_aid(bytes.fromhex(cfg.aid)), "selecting the loyalty application")
+        if cfg.aid_read == "select_data":
+            data = selected
+        elif cfg.aid_read == "select_tlv":
+            data = apdu.tlv_find(selected, tag)
+        elif cfg.aid_read == "read_binary":
+            self._transmit(card, apdu.select_file(bytes.fromhex(cfg.read_binary_file)),
+                           f"selecting file {cfg.read_binary_file.upper()}")
+            data = self._transmit(card, apdu.read_binary(cfg.read_binary_offset, cfg.read_binary_length),
+                                  f"reading file {cfg.read_binary_file.upper()}")
+        else:
+            data = apdu.unwrap(self._transmit(card, apdu.get_data(tag), "reading the member number"), tag)
+        return apdu.digits(data, cfg.aid_encoding)
 
     def _read(self, ctx: int, reader: str, seen: int) -> None:
         rc, handle, protocol = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class _Section(BaseModel):
@@ -77,13 +78,31 @@ class PcscReaderConfig(_Section):
     """identity mifare_block: the block holding the member number in ASCII digits."""
     aid: str = Field(default="", pattern=r"^([0-9A-Fa-f]{10,32})?$")
     """identity aid: the loyalty application's AID in hex (5 to 16 bytes)."""
+    aid_read: Literal["get_data", "select_data", "select_tlv", "read_binary"] = "get_data"
+    """identity aid: where the member number is after SELECT: get_data (GET DATA for aid_tag), select_data
+    (the SELECT answer's data), select_tlv (aid_tag inside the SELECT answer's TLV), read_binary (a file)."""
+    aid_tag: str = Field(default="5A", pattern=r"^([0-9A-Fa-f]{2}){1,2}$")
+    """identity aid: the member number's BER-TLV tag in hex (1 or 2 bytes) for get_data and select_tlv."""
+    aid_encoding: Literal["bcd", "ascii"] = "bcd"
+    """identity aid: how the card writes the digits: bcd (padded with F) or ascii (padded with NUL, space, FF)."""
+    read_binary_file: str = Field(default="", pattern=r"^([0-9A-Fa-f]{4})?$")
+    """aid_read read_binary: the elementary file's 2-byte id in hex, selected inside the application."""
+    read_binary_offset: int = Field(default=0, ge=0, le=0x7FFF)
+    """aid_read read_binary: where in the file the number starts, in bytes."""
+    read_binary_length: int = Field(default=0, ge=0, le=256)
+    """aid_read read_binary: how many bytes to read (1 to 256); 0 reads what the file holds."""
     poll_ms: int = Field(default=200, ge=20, le=5_000)
     """How long one wait for card or reader changes lasts; bounds close() and reader discovery."""
 
     @model_validator(mode="after")
     def _aid_needed(self) -> "PcscReaderConfig":
         if self.identity == "aid" and not self.aid:
-            raise ValueError("identity 'aid' needs the application's aid (hex)")
+            raise PydanticCustomError("aid_missing", "identity 'aid' needs the application's aid (hex)",
+                                      {"key": "aid"})
+        if self.identity == "aid" and self.aid_read == "read_binary" and not self.read_binary_file:
+            raise PydanticCustomError(
+                "file_missing", "aid_read 'read_binary' needs the file's 2-byte id in hex, e.g. \"0101\"",
+                {"key": "read_binary_file"})
         return self
 
 

@@ -15,7 +15,9 @@ would otherwise turn track 3 into a swipe of its own.
 MSR206/MSR605/MSR606 ESC protocol: the host sends reset `ESC a` and ISO read `ESC r`;
 the reader answers `ESC s`, then per track `ESC 01|02|03` and the track with its
 sentinels (no LRC), `ESC +` for an empty track and `ESC *` for a failed one, closed
-by `? FS ESC` and a status byte.
+by `? FS ESC` and a status byte. The communication test `ESC e` is answered `ESC y`:
+the decoder counts those answers (Result.test_answers), so the driver knows the
+reader is there and listening.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ _SENTINEL_OF = {1: _PERCENT, 2: _SEMI, 3: _PLUS}
 
 MSR_RESET = b"\x1ba"
 MSR_READ_ISO = b"\x1br"
+MSR_TEST = b"\x1be"  # communication test
+MSR_TEST_OK = b"\x1by"  # its answer
 MSR_ANSWER = b"\x1bs"
 MSR_MARK = b"?\x1c\x1b"  # closes the data block; the status byte follows
 MSR_EMPTY_TRACK = b"\x1b+"
@@ -66,6 +70,8 @@ class Result:
 
     swipes: list[Swipe] = field(default_factory=list)
     errors: list[FrameError] = field(default_factory=list)
+    noise: int = 0  # bytes that were part of no frame or answer (line noise, a reader starting up)
+    test_answers: int = 0  # msr605: answers `ESC y` to the communication test
 
 
 class _Decoder:
@@ -218,6 +224,7 @@ class AsciiDecoder(_Decoder):
         if byte == ESC:
             return  # a lead-in some readers send before the tracks
         self.counters.dropped_bytes += 1  # noise between frames
+        out.noise += 1
 
     def _receive(self, byte: int, out: Result) -> None:
         assert self._current is not None
@@ -270,15 +277,23 @@ class Msr605Decoder(_Decoder):
         self.counters.dropped_bytes += n
         del self._buf[:n]
 
+    def _between(self, out: Result, n: int) -> None:
+        """The first `n` bytes are outside any answer: test answers (`ESC y`), else noise."""
+        tests = self._buf.count(MSR_TEST_OK, 0, n)
+        out.test_answers += tests
+        out.noise += n - len(MSR_TEST_OK) * tests
+        self.counters.dropped_bytes += n - len(MSR_TEST_OK) * tests
+        del self._buf[:n]
+
     def _scan(self, out: Result) -> None:
         buf = self._buf
         while True:
             start = buf.find(MSR_ANSWER)
-            if start < 0:
-                self._drop(len(buf) - (1 if buf.endswith(b"\x1b") else 0))  # noise; keep a possible ESC of ESC s
+            if start < 0:  # keep a last ESC: it may begin ESC s or ESC y
+                self._between(out, len(buf) - (1 if buf.endswith(b"\x1b") else 0))
                 return
             if start:
-                self._drop(start)
+                self._between(out, start)
             end = buf.find(self.MARK, len(MSR_ANSWER))
             again = buf.find(MSR_ANSWER, len(MSR_ANSWER))  # 's' is in no track's set: a new answer
             if again >= 0 and (end < 0 or again < end):
@@ -348,10 +363,11 @@ class Msr605Decoder(_Decoder):
     def flush(self) -> Result:
         """The reader went quiet: an answer still open was cut off."""
         out = Result()
-        if self._buf:
-            if self._buf.startswith(MSR_ANSWER):
-                self._bad(out, FrameError("the reader's answer was cut off: a half frame"), "half")
+        if self._buf.startswith(MSR_ANSWER):
+            self._bad(out, FrameError("the reader's answer was cut off: a half frame"), "half")
             self._drop(len(self._buf))
+        elif self._buf:
+            self._between(out, len(self._buf))  # a lone ESC that began nothing
         return out
 
     def reset(self) -> Result:

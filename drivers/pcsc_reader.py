@@ -8,6 +8,14 @@ backoff when pcscd stops and starts again. A card taken away mid-read is reporte
 to the cashier as a CardRefused with code "card_removed" (the reader itself is fine,
 so it is not a reader status) and the next card is read as usual.
 
+How a pulled card shows depends on the moment: pulled during a command, the command
+gets no answer or SCARD_W_REMOVED_CARD / SCARD_E_NO_SMARTCARD; pulled between two
+commands, the next one fails with "Transaction failed" (SCARD_E_NOT_TRANSACTED)
+while pcscd still reports the card present, because pcscd only notices a card gone
+at its next presence poll (every 400 ms by default). So a command that fails with
+any other PC/SC error is classified by the reader's state: the driver waits, at
+most CARD_GONE_CONFIRM_MS, for pcscd to see the card leave.
+
 A card failing a command (wrong MIFARE key, application missing) becomes a
 CardRefused with code "card_command_failed" and the status word's message; the
 MIFARE key is never put in a message or a log line.
@@ -19,7 +27,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from smartcard import scard
 
@@ -42,6 +52,12 @@ SERVICE_GONE = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.S
 CARD_GONE = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD,
              scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_W_UNPOWERED_CARD, scard.SCARD_W_UNRESPONSIVE_CARD}
 SCARD_ABSENT = 0x0002  # SCardStatus state bit (pcsclite.h); pyscard does not export it
+# a command failed with a PC/SC error: wait this long for pcscd to see the card leave before
+# calling it a command failure (pcscd polls card presence every 400 ms; 2.5 polls)
+CARD_GONE_CONFIRM_MS = 1000
+READER_LEFT = {scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE}
+# T=0 cards hand out answer data in pieces (61 xx, then GET RESPONSE): at most this many pieces
+GET_RESPONSE_ROUNDS_MAX = 8
 
 
 def _code(rc: int) -> int:
@@ -61,6 +77,17 @@ class _CardGone(Exception):
 
 class _ServiceGone(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _Card:
+    """A connected card: the handle, and what is needed to ask pcscd whether it is still there."""
+
+    ctx: int
+    reader: str
+    handle: int
+    protocol: int
+    seen: int  # the reader's event state when the card was found (upper 16 bits: pcscd's card count)
 
 
 class PcscReader(Reader):
@@ -97,50 +124,105 @@ class PcscReader(Reader):
 
     # -- talking to a card ---------------------------------------------------------
 
-    def _transmit(self, card: int, protocol: int, command: bytes, what: str) -> bytes:
-        rc, response = scard.SCardTransmit(card, protocol, list(command))
+    def _transmit(self, card: _Card, command: bytes, what: str) -> bytes:
+        """The data of the card's answer to `command` (status 90 00). A T=0 card's data
+        comes in pieces (61 xx, fetched with GET RESPONSE, at most GET_RESPONSE_ROUNDS_MAX);
+        a card asking for another Le (6C xx) gets the command once more with it."""
+        response = self._exchange(card, command, what)
+        if len(response) >= 2 and response[-2] == 0x6C:
+            response = self._exchange(card, apdu.with_le(command, response[-1]), what)
+        data = b""
+        for _ in range(GET_RESPONSE_ROUNDS_MAX):
+            if len(response) < 2 or response[-2] != 0x61:
+                break
+            data += response[:-2]
+            response = self._exchange(card, apdu.get_response(response[-1]), what)
+        return data + apdu.check(response, what)
+
+    def _exchange(self, card: _Card, command: bytes, what: str) -> bytes:
+        """One command and the card's whole answer (data and status word)."""
+        rc, response = scard.SCardTransmit(card.handle, card.protocol, list(command))
         if rc != scard.SCARD_S_SUCCESS:
             if rc in CARD_GONE:
                 raise _CardGone(_message(rc))
             if rc in SERVICE_GONE:
                 raise _ServiceGone(_message(rc))
-            if not self._card_present(card):  # e.g. "transaction failed" as the card left the field
+            if self._card_left(card):  # e.g. "Transaction failed" as the card left the field
                 raise _CardGone(_message(rc))
             raise CardCommandFailed(f"{what}: {_message(rc)}")
         if not response:  # no status word at all: the card left the field mid-command
             raise _CardGone("no answer")
-        return apdu.check(bytes(response), what)
+        return bytes(response)
 
-    @staticmethod
-    def _card_present(card: int) -> bool:
-        # a removed card makes SCardStatus fail with SCARD_W_REMOVED_CARD
-        rc, _reader, state, _protocol, _atr = scard.SCardStatus(card)
-        return rc == scard.SCARD_S_SUCCESS and not state & SCARD_ABSENT
+    def _card_left(self, card: _Card) -> bool:
+        """After a failed command: is the card gone? pcscd may still report it present
+        until its next presence poll, so wait (at most CARD_GONE_CONFIRM_MS) for the
+        reader's state to show the card absent or a different card count."""
+        rc, _reader, state, _protocol, _atr = scard.SCardStatus(card.handle)
+        if rc in CARD_GONE or (rc == scard.SCARD_S_SUCCESS and state & SCARD_ABSENT):
+            return True
+        if rc in SERVICE_GONE:
+            raise _ServiceGone(_message(rc))
+        known = card.seen & ~scard.SCARD_STATE_CHANGED
+        deadline = time.monotonic() + CARD_GONE_CONFIRM_MS / 1000
+        while True:
+            wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            rc, states = scard.SCardGetStatusChange(card.ctx, wait_ms, [(card.reader, known)])
+            if rc in SERVICE_GONE:
+                raise _ServiceGone(_message(rc))
+            if rc in READER_LEFT:
+                return True  # the reader went, and the card with it
+            if rc != scard.SCARD_S_SUCCESS:
+                return False  # timed out with the card still there (or close() cancelled the wait)
+            event = states[0][1]
+            if not event & scard.SCARD_STATE_PRESENT or (event >> 16) != (card.seen >> 16):
+                return True
+            known = event & ~scard.SCARD_STATE_CHANGED  # another change (in use, powered): wait on
+            if wait_ms == 0:
+                return False
 
-    def _member_number(self, card: int, protocol: int) -> str:
+    def _member_number(self, card: _Card) -> str:
         cfg = self.cfg
         if cfg.identity == "uid":
-            return apdu.uid_number(self._transmit(card, protocol, apdu.GET_UID, "reading the UID"), cfg.uid_prefix)
+            return apdu.uid_number(self._transmit(card, apdu.GET_UID, "reading the UID"), cfg.uid_prefix)
         if cfg.identity == "mifare_block":
-            self._transmit(card, protocol, apdu.load_key(bytes.fromhex(cfg.mifare_key)), "loading the key")
-            self._transmit(card, protocol, apdu.authenticate(cfg.mifare_block, cfg.mifare_key_type),
+            self._transmit(card, apdu.load_key(bytes.fromhex(cfg.mifare_key)), "loading the key")
+            self._transmit(card, apdu.authenticate(cfg.mifare_block, cfg.mifare_key_type),
                            f"authenticating block {cfg.mifare_block}")
             block = cfg.mifare_block
-            return apdu.block_number(self._transmit(card, protocol, apdu.read_block(block), f"reading block {block}"))
-        self._transmit(card, protocol, apdu.select_aid(bytes.fromhex(cfg.aid)), "selecting the loyalty application")
-        return apdu.bcd_number(self._transmit(card, protocol, apdu.GET_MEMBER_NUMBER, "reading the member number"))
+            return apdu.block_number(self._transmit(card, apdu.read_block(block), f"reading block {block}"))
+        return self._aid_number(card)
 
-    def _read(self, ctx: int, reader: str) -> None:
-        rc, card, protocol = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED,
-                                                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+    def _aid_number(self, card: _Card) -> str:
+        """The member number of an ISO 7816 application, by the configured recipe (aid_read)."""
+        cfg = self.cfg
+        tag = bytes.fromhex(cfg.aid_tag)
+        selected = self._transmit(card, apdu.select_aid(bytes.fromhex(cfg.aid)), "selecting the loyalty application")
+        if cfg.aid_read == "select_data":
+            data = selected
+        elif cfg.aid_read == "select_tlv":
+            data = apdu.tlv_find(selected, tag)
+        elif cfg.aid_read == "read_binary":
+            self._transmit(card, apdu.select_file(bytes.fromhex(cfg.read_binary_file)),
+                           f"selecting file {cfg.read_binary_file.upper()}")
+            data = self._transmit(card, apdu.read_binary(cfg.read_binary_offset, cfg.read_binary_length),
+                                  f"reading file {cfg.read_binary_file.upper()}")
+        else:
+            data = apdu.unwrap(self._transmit(card, apdu.get_data(tag), "reading the member number"), tag)
+        return apdu.digits(data, cfg.aid_encoding)
+
+    def _read(self, ctx: int, reader: str, seen: int) -> None:
+        rc, handle, protocol = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED,
+                                                  scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
         if rc != scard.SCARD_S_SUCCESS:
             if rc in SERVICE_GONE:
                 raise _ServiceGone(_message(rc))
             if rc not in CARD_GONE:
                 self._refuse(f"could not talk to the card: {_message(rc)}")
             return
+        card = _Card(ctx, reader, handle, protocol, seen)
         try:
-            number = self._member_number(card, protocol)
+            number = self._member_number(card)
         except CardCommandFailed as exc:
             self._refuse(str(exc))
             return
@@ -148,7 +230,7 @@ class PcscReader(Reader):
             self._refuse("the card was taken away during the read; present it again", "card_removed")
             return
         finally:
-            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+            scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
         event = self.intake.card(number, utcnow())
         if event is not None:
             self._put(event)
@@ -196,7 +278,7 @@ class PcscReader(Reader):
                 if event & scard.SCARD_STATE_MUTE:  # no ATR: nothing to talk to, but the cashier should know
                     self._refuse("the card does not answer; hold it still on the reader or try another card")
                     continue
-                self._read(ctx, reader)
+                self._read(ctx, reader, event)
 
     def _run(self) -> None:
         """The thread: a context, the watch loop, and a new context with backoff when pcscd

@@ -1,6 +1,17 @@
 """Magnetic stripe readers on a serial port (pyserial): ASCII framing or the MSR605
 ESC protocol. Survives unplugging: the port is reopened with backoff when it returns.
 
+An MSR605 reads only while it holds our read command (`ESC r`), and nothing on the
+line tells an armed reader from one that lost the command (powered on after the
+port opened, replugged behind its USB adapter, or it flushed its input). So the
+driver checks: when the port opens, after an error answer or noise, and whenever the
+line has been quiet for MSR605_REARM_IDLE_S, it sends reset and the communication
+test (`ESC a ESC e`), then the read command. A reader that does not answer the test
+(`ESC y`) within MSR605_ANSWER_TIMEOUT_S is reported as state "error" with a detail
+saying so, and as "connected" again once it answers. A card swiped at the very
+moment of a quiet-line re-arm may be lost by the reader (the cashier swipes again),
+which is why the quiet time is seconds, not less.
+
 One thread per reader does the blocking I/O. It waits in select() on the port and on
 a wake-up pipe, so a byte is handled as soon as it arrives, an idle reader costs no
 CPU, and close() takes effect at once instead of after a read timeout. Events cross
@@ -29,7 +40,7 @@ from drivers.base import EventInbox, Reader, next_backoff, utcnow
 from drivers.cards import CardCheck, Deduper
 from drivers.config import SerialReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderEvent, ReaderStatus
-from drivers.framing import MSR_READ_ISO, MSR_RESET, AsciiDecoder, Counters, Msr605Decoder, Result
+from drivers.framing import MSR_READ_ISO, MSR_RESET, MSR_TEST, AsciiDecoder, Counters, Msr605Decoder, Result
 from drivers.intake import Intake
 
 log = logging.getLogger("drivers.serial")
@@ -40,7 +51,9 @@ IDLE_WAIT_S = 1.0  # how long one select() waits when no swipe is pending (close
 WRITE_TIMEOUT_S = 1.0  # an MSR605 command that cannot be written in this long means the port is stuck
 CLOSE_JOIN_TIMEOUT_S = 0.9  # close() waits this long for the thread; it normally ends within a millisecond
 MSR605_IDLE_FLUSH_S = 0.5  # an MSR605 answer streams without gaps: this much quiet means it was cut off
-MSR605_ERROR_REARM_S = 0.2  # after an error answer, wait before the next read command (no tight error loop)
+MSR605_ERROR_REARM_S = 0.2  # after an error answer or noise, wait before the next read command (no tight loop)
+MSR605_REARM_IDLE_S = 10.0  # a line quiet this long: test the reader and send the read command again
+MSR605_ANSWER_TIMEOUT_S = 1.0  # the test answer takes milliseconds; none in this long: the reader does not answer
 PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 TECHNOLOGY = "magstripe"
 
@@ -48,11 +61,12 @@ TECHNOLOGY = "magstripe"
 class SerialReader(Reader):
     """A serial magnetic stripe reader.
 
-    `events()` yields ReaderStatus("connected"/"disconnected"), CardRead and
-    CardRefused (bank cards, numbers outside the ranges, swipes that could not be
-    read) until `close()`. Frames that do not decode are counted in `counters` and
-    dropped (ascii framing), or reported as a refused swipe (msr605: every answer
-    is the reader's reply to our read command, so the cashier should hear of it).
+    `events()` yields ReaderStatus("connected"/"disconnected", and "error" for an
+    MSR605 that does not answer), CardRead and CardRefused (bank cards, numbers
+    outside the ranges, swipes that could not be read) until `close()`. Frames that
+    do not decode are counted in `counters` and dropped (ascii framing), or reported
+    as a refused swipe (msr605: every answer is the reader's reply to our read
+    command, so the cashier should hear of it).
     """
 
     kind = "serial"
@@ -73,6 +87,11 @@ class SerialReader(Reader):
         self._wake_lock = threading.Lock()  # a closed fd number may be reused: never write to one
         self.connected = False
         self.reconnects = 0  # times the port came back after being lost
+        # msr605 only, the reading thread's own state:
+        self._answering: bool | None = None  # the reader answered its last test; None: not known yet
+        self._test_until: float | None = None  # a test command is out; its answer is due by then
+        self._retest_at: float | None = None  # after an error or noise: test and arm again at this time
+        self._quiet_since = 0.0  # the last byte received or command sent
 
     # -- counters -----------------------------------------------------------------
 
@@ -111,8 +130,6 @@ class SerialReader(Reader):
             timeout=0,  # non-blocking reads: the waiting is our select(), which close() can wake
             write_timeout=WRITE_TIMEOUT_S, exclusive=True,  # a second process on the port would steal bytes
         )
-        if self.cfg.framing == "msr605":
-            port.write(MSR_RESET + MSR_READ_ISO)
         return port
 
     def _handle(self, result: Result, port: serial.Serial) -> None:
@@ -124,30 +141,96 @@ class SerialReader(Reader):
                 log.debug("serial reader %s read %s", self.reader_id, event.masked)
             if event is not None:
                 self._put(event)
-        if self.cfg.framing == "msr605" and (result.swipes or result.errors):
-            for error in result.errors:  # the reader's own status or a broken answer
-                self._refuse(str(error))
-            if result.errors and not result.swipes:
-                self._stop.wait(MSR605_ERROR_REARM_S)
-                port.write(MSR_RESET + MSR_READ_ISO)
-            else:
-                port.write(MSR_READ_ISO)  # re-arm for the next swipe
+        if self.cfg.framing == "msr605":
+            self._msr605_answered(result, port)
+
+    # -- msr605: keeping the reader armed -------------------------------------------
+
+    def _msr605_test(self, port: serial.Serial) -> None:
+        """Reset and the communication test; the read command follows its answer."""
+        port.write(MSR_RESET + MSR_TEST)
+        now = time.monotonic()
+        self._test_until, self._retest_at, self._quiet_since = now + MSR605_ANSWER_TIMEOUT_S, None, now
+
+    def _msr605_arm(self, port: serial.Serial) -> None:
+        port.write(MSR_READ_ISO)
+        self._quiet_since = time.monotonic()
+
+    def _msr605_answering(self, answering: bool) -> None:
+        if answering == self._answering:
+            return
+        self._answering = answering
+        cfg = self.cfg
+        if answering:
+            self._status("connected", f"{cfg.port} at {cfg.baudrate} baud, msr605: the reader answers")
+        else:
+            self._status("error", f"{cfg.port} is open but the MSR605 does not answer its test command within "
+                                  f"{MSR605_ANSWER_TIMEOUT_S:g} s (is it powered and cabled, at {cfg.baudrate} "
+                                  f"baud?); asking again every {MSR605_REARM_IDLE_S:g} s")
+
+    def _msr605_answered(self, result: Result, port: serial.Serial) -> None:
+        """What the reader said: swipes and error answers are refused or read, and the
+        reader is armed again (after a test, when something went wrong)."""
+        for error in result.errors:  # the reader's own status or a broken answer
+            self._refuse(str(error))
+        if result.swipes or result.errors or result.test_answers:  # every one of these comes from the reader
+            self._msr605_answering(True)
+        now = time.monotonic()
+        if result.swipes or result.errors or result.test_answers or result.noise:
+            self._quiet_since = now
+        if result.test_answers and self._test_until is not None:
+            self._test_until = None
+            self._msr605_arm(port)
+        if result.errors or (result.noise and not (result.swipes or result.test_answers)):
+            self._retest_at = now + MSR605_ERROR_REARM_S  # it may have lost our read command: test and arm again
+        elif result.swipes and self._test_until is None:
+            self._msr605_arm(port)  # for the next swipe
+
+    def _msr605_due(self) -> float:
+        """When _msr605_tick next has something to do."""
+        if self._test_until is not None:
+            return self._test_until
+        due = self._quiet_since + MSR605_REARM_IDLE_S
+        return min(due, self._retest_at) if self._retest_at is not None else due
+
+    def _msr605_tick(self, port: serial.Serial) -> None:
+        """Between answers: a test that got no answer, or a line quiet for too long."""
+        now = time.monotonic()
+        if self._test_until is not None:
+            if now >= self._test_until:
+                self._test_until = None
+                self._msr605_answering(False)
+                self._msr605_arm(port)  # all the same: a reader without the test command may still read
+            return
+        if now >= self._msr605_due():
+            self._msr605_test(port)
 
     def _serve(self, port: serial.Serial) -> None:
         fd = port.fileno()
+        msr605 = self.cfg.framing == "msr605"
         last_byte: float | None = None  # set while a swipe may still be arriving
+        if msr605:
+            self._answering = None
+            self._msr605_test(port)
         while not self._stop.is_set():
-            timeout = IDLE_WAIT_S if last_byte is None else max(0.0, last_byte + self._idle_s - time.monotonic())
-            ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
+            now = time.monotonic()
+            due = now + IDLE_WAIT_S
+            if last_byte is not None:
+                due = min(due, last_byte + self._idle_s)
+            if msr605 and last_byte is None:  # while an answer arrives, only its idle flush is due
+                due = min(due, self._msr605_due())
+            ready, _, _ = select.select([fd, self._wake_r], [], [], max(0.0, due - now))
             if self._wake_r in ready:
                 continue  # close(): the loop condition ends it
             if fd in ready:
                 data = port.read(READ_CHUNK_MAX)  # pyserial raises on EIO/EOF: the device is gone
                 self._handle(self.decoder.feed(data), port)
                 last_byte = time.monotonic()
-            elif last_byte is not None:
+            elif last_byte is not None and time.monotonic() >= last_byte + self._idle_s:
                 self._handle(self.decoder.flush(), port)
                 last_byte = None
+            if msr605 and last_byte is None:  # never talk over an answer that is still arriving
+                self._msr605_tick(port)
 
     def _run(self) -> None:
         backoff = 0.0
@@ -167,7 +250,8 @@ class SerialReader(Reader):
                     self.reconnects += 1
                 backoff, announced_down = 0.0, False
                 self.decoder.reset()  # nothing half-received before an unplug joins the next swipe
-                self._status("connected", f"{self.cfg.port} at {self.cfg.baudrate} baud, {self.cfg.framing}")
+                if self.cfg.framing != "msr605":  # an MSR605 is connected once it answers (see _serve)
+                    self._status("connected", f"{self.cfg.port} at {self.cfg.baudrate} baud, {self.cfg.framing}")
                 try:
                     self._serve(port)
                 except (serial.SerialException, OSError) as exc:

@@ -4,8 +4,11 @@ writes the reader's bytes into the other end. Killing socat is an unplug.
     socat -d -d pty,raw,echo=0,link=<port> pty,raw,echo=0,link=<device>
 
 Msr605Device plays an MSR206/605/606 on the device end: it listens for the driver's
-`ESC a` (reset) and `ESC r` (ISO read) and answers a swipe only when armed, as the
-real reader does.
+`ESC a` (reset), `ESC e` (communication test, answered `ESC y`) and `ESC r` (ISO
+read) and answers a swipe only when armed, as the real reader does. It can start
+deaf (`listening=False`: powered off, or not yet listening; commands are lost until
+`listen()`), and `power_cycle()` makes it forget a pending read (replugged, or it
+flushed its input).
 """
 
 from __future__ import annotations
@@ -117,9 +120,14 @@ def noise(n: int, seed: int = 7) -> bytes:
 class Msr605Device:
     """An MSR605 on the device end of the PTY: commands in, answers out when armed."""
 
-    def __init__(self, pty: PtyReader) -> None:
+    def __init__(self, pty: PtyReader, listening: bool = True) -> None:
         self.pty = pty
-        self.commands: list[bytes] = []
+        self.commands: list[bytes] = []  # commands the reader heard and carried out
+        self.lost: list[bytes] = []  # commands sent while it was not listening
+        self._listening = threading.Event()
+        if listening:
+            self._listening.set()
+        self._lost_read = threading.Event()
         self._armed = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, daemon=True)
@@ -150,11 +158,30 @@ class Msr605Device:
                     pending = pending[1:]
                     continue
                 command, pending = pending[:2], pending[2:]
+                if not self._listening.is_set():
+                    self.lost.append(command)
+                    if command == b"\x1br":
+                        self._lost_read.set()
+                    continue
                 self.commands.append(command)
                 if command == b"\x1ba":
                     self._armed.clear()  # reset: no read pending
+                elif command == b"\x1be":
+                    self.pty.write(b"\x1by")  # communication test: "I am here"
                 elif command == b"\x1br":
                     self._armed.set()
+
+    def listen(self) -> None:
+        """The reader is powered and listening from now on."""
+        self._listening.set()
+
+    def power_cycle(self) -> None:
+        """The reader restarted (replugged, or it flushed its input): a pending read is forgotten."""
+        self._armed.clear()
+
+    def wait_lost_read(self, timeout_s: float = 5.0) -> bool:
+        """Until the driver sent an ISO read (ESC r) that this deaf reader lost."""
+        return self._lost_read.wait(timeout_s)
 
     def wait_armed(self, timeout_s: float = 5.0) -> bool:
         return self._armed.wait(timeout_s)

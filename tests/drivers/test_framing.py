@@ -173,6 +173,31 @@ def test_msr605_half_answers_are_dropped() -> None:
     assert d.counters.overlong_frames == 1 and numbers(d, answer) == [PAN]
 
 
+def test_msr605_test_answers_and_noise_are_told_apart() -> None:
+    d = Msr605Decoder()
+    result = d.feed(b"\x1by")
+    assert (result.test_answers, result.noise, result.swipes, result.errors) == (1, 0, [], [])
+    result = d.feed(b"\xff\x00\x1by\x1b")  # noise, a test answer, and an ESC that may begin the next
+    assert (result.test_answers, result.noise) == (1, 2)
+    result = d.feed(b"y" + msr605_answer(None, T2, None))  # the kept ESC and its 'y'
+    assert (result.test_answers, result.noise, len(result.swipes)) == (1, 0, 1)
+    assert d.feed(b"\x1b").noise == 0 and d.flush().noise == 1  # a lone ESC at the idle flush is noise
+    assert d.counters.dropped_bytes == 3
+    assert AsciiDecoder().feed(b"\xff\x00junk").noise == 6
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from([b"\x1by", b"\x1bs-answer", b"noise", b"\x1b"]), max_size=12), st.integers(1, 8))
+def test_msr605_every_test_answer_is_counted_in_any_chunking(parts: list[bytes], chunk: int) -> None:
+    answer = msr605_answer(None, T2, None)
+    data = b"".join(answer if p == b"\x1bs-answer" else p for p in parts)
+    d = Msr605Decoder()
+    results = [d.feed(data[i:i + chunk]) for i in range(0, len(data), chunk)] + [d.flush()]
+    expected = data.replace(answer, b"").count(b"\x1by")
+    assert sum(r.test_answers for r in results) == expected
+    assert sum(len(r.swipes) for r in results) == parts.count(b"\x1bs-answer")
+
+
 # -- fuzzing: any bytes give swipes or counted errors, never another exception -----
 
 FRAGMENTS = [b"\x02", b"\x03", b"\r", b"\n", b"\x1b", b"%", b";", b"+", b"?", b"E?", b"^", b"=", T1, T2, T3,

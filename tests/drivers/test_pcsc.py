@@ -13,7 +13,7 @@ from ledger.cardpolicy import CardPolicy, CardRange as Range
 from drivers.config import PcscReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderStatus
 from tests.drivers.pcscd_rig import VPCD_READER, Pcscd, pcscd  # noqa: F401  (pcscd: the fixture)
-from tests.drivers.vcard import VirtualCard, bcd
+from tests.drivers.vcard import VirtualCard, bcd, tlv
 
 WAIT_S = 15.0  # generous: pcscd polls the virtual reader, CI machines are slow
 CLOSE_BUDGET_S = 1.0  # close() must be this prompt
@@ -119,6 +119,72 @@ def test_iso7816_application_by_aid(pcscd: Pcscd) -> None:
     asyncio.run(run())
 
 
+AID = bytes.fromhex("F0010203040506")
+FCI = tlv("6F", tlv("84", AID) + tlv("A5", tlv("50", b"LOYALTY") + tlv("BF0C", tlv("5A", bcd(MEMBER)))))
+EF = bytes.fromhex("0101")
+RECIPES = [  # (name, reader config, the card's applet)
+    ("get_data, bare BCD (the default)", {}, {"member_bcd": bcd(MEMBER)}),
+    ("get_data, 2-byte tag, wrapped ASCII", {"aid_tag": "DF20", "aid_encoding": "ascii"},
+     {"data_objects": {bytes.fromhex("DF20"): tlv("DF20", MEMBER.encode())}}),
+    ("select_data, BCD", {"aid_read": "select_data"}, {"select_answer": bcd(MEMBER)}),
+    ("select_data, ASCII padded", {"aid_read": "select_data", "aid_encoding": "ascii"},
+     {"select_answer": MEMBER.encode() + b"\x00\x00  "}),
+    ("select_tlv, 5A deep in the FCI", {"aid_read": "select_tlv"}, {"select_answer": FCI}),
+    ("select_tlv, own tag, ASCII, T=0 pieces", {"aid_read": "select_tlv", "aid_tag": "C1", "aid_encoding": "ascii"},
+     {"select_answer": tlv("6F", tlv("84", AID) + tlv("C1", MEMBER.encode())) + bytes(40), "t0": True,
+      "t0_piece": 16}),
+    ("read_binary, at an offset", {"aid_read": "read_binary", "read_binary_file": "0101", "read_binary_offset": 3,
+                                   "read_binary_length": 8},
+     {"files": {EF: b"\x01\x02\x03" + bcd(MEMBER) + b"\xff" * 5}}),
+    ("read_binary, whole file, ASCII", {"aid_read": "read_binary", "read_binary_file": "0101",
+                                        "aid_encoding": "ascii"},
+     {"files": {EF: MEMBER.encode() + b"\x00" * 8}}),
+    ("read_binary, length past the end (6C)", {"aid_read": "read_binary", "read_binary_file": "0101",
+                                               "read_binary_length": 64},
+     {"files": {EF: bcd(MEMBER)}}),
+]
+
+
+@pytest.mark.parametrize("cfg,applet", [r[1:] for r in RECIPES], ids=[r[0] for r in RECIPES])
+def test_every_aid_read_recipe_reads_the_member_number(pcscd: Pcscd, cfg: dict, applet: dict) -> None:
+    async def run() -> None:
+        h = await Harness(pcscd, identity="aid", aid=AID.hex(), **cfg).start()
+        try:
+            read = await h.tap(VirtualCard(aid=AID, **applet), CardRead)
+            assert read.number == MEMBER and read.technology == "chip"
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
+def test_aid_recipes_report_a_missing_number_and_a_pulled_card(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(pcscd, identity="aid", aid=AID.hex(), aid_read="select_tlv").start()
+        try:
+            no_tag = VirtualCard(aid=AID, select_answer=tlv("6F", tlv("84", AID)))
+            refused = await h.tap(no_tag, CardRefused)
+            assert refused.code == "card_command_failed" and "no tag 5A" in refused.reason
+            not_tlv = VirtualCard(aid=AID, select_answer=bytes.fromhex("6F10"))
+            refused = await h.tap(not_tlv, CardRefused)
+            assert refused.code == "card_command_failed" and "not valid BER-TLV" in refused.reason
+        finally:
+            await h.stop()
+        h = await Harness(pcscd, identity="aid", aid=AID.hex(), aid_read="read_binary",
+                          read_binary_file="0102").start()
+        try:
+            refused = await h.tap(VirtualCard(aid=AID, files={EF: bcd(MEMBER)}), CardRefused)
+            assert refused.code == "card_command_failed" and "selecting file 0102" in refused.reason
+            pulled = VirtualCard(aid=AID, files={bytes.fromhex("0102"): bcd(MEMBER)},
+                                 leave_after=bytes.fromhex("00A404"))
+            refused = await h.tap(pulled, CardRefused)
+            assert refused.code == "card_removed"
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
 def test_a_card_pulled_away_mid_read_then_the_next_card_works(pcscd: Pcscd) -> None:
     async def run() -> None:
         h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
@@ -127,6 +193,34 @@ def test_a_card_pulled_away_mid_read_then_the_next_card_works(pcscd: Pcscd) -> N
                 flaky = VirtualCard(key=KEY, blocks={5: block(MEMBER)}, remove_on=bytes.fromhex(step))
                 refused = await h.tap(flaky, CardRefused)
                 assert refused.code == "card_removed" and "taken away" in refused.reason
+            read = await h.tap(VirtualCard(key=KEY, blocks={5: block(MEMBER)}), CardRead)
+            assert read.number == MEMBER
+        finally:
+            await h.stop()
+
+    asyncio.run(run())
+
+
+PULLS = [  # the moment the card leaves during Load Keys, General Authenticate, Read Binary
+    ("leave_after", "FF82"),  # between two commands: pcscd fails the next with "Transaction failed"
+    ("remove_on", "FF86"),  # during a command: no answer at all
+    ("leave_after", "FF86"),
+    ("remove_on", "FFB0"),
+]
+PULL_TRIES = 20
+
+
+def test_a_card_pulled_at_any_moment_of_a_read_is_always_reported_removed(pcscd: Pcscd) -> None:
+    async def run() -> None:
+        h = await Harness(pcscd, identity="mifare_block", mifare_key=KEY.hex(), mifare_block=5).start()
+        try:
+            outcomes = []
+            for i in range(PULL_TRIES):
+                mode, step = PULLS[i % len(PULLS)]
+                card = VirtualCard(key=KEY, blocks={5: block(MEMBER)}, **{mode: bytes.fromhex(step)})
+                refused = await h.tap(card, CardRefused)
+                outcomes.append((mode, step, refused.code, refused.reason))
+            assert all(code == "card_removed" for _, _, code, _ in outcomes), outcomes
             read = await h.tap(VirtualCard(key=KEY, blocks={5: block(MEMBER)}), CardRead)
             assert read.number == MEMBER
         finally:

@@ -19,6 +19,7 @@ from drivers.cards import Deduper
 from ledger.cardpolicy import CardPolicy, CardRange as Range
 from drivers.config import SerialReaderConfig
 from drivers.events import CardRead, CardRefused, ReaderStatus
+from drivers import serial_reader
 from drivers.magstripe import encode_track
 from drivers.serial_reader import SerialReader
 from tests.drivers.serial_emulator import Msr605Device, PtyReader, msr605_answer, noise
@@ -162,12 +163,91 @@ def test_msr605_protocol(pty: PtyReader) -> None:
             device.swipe(msr605_answer(encode_track(1, MEMBERS[0]).encode(),
                                        encode_track(2, MEMBERS[0], "29").encode(), None))
             assert (await h.next(CardRead)).number == MEMBERS[0]
-            assert device.commands[:2] == [b"\x1ba", b"\x1br"]  # reset, then ISO read
+            assert device.commands[:3] == [b"\x1ba", b"\x1be", b"\x1br"]  # reset, test, then ISO read
             device.swipe(msr605_answer(None, None, None, status=b"9"))  # re-armed after the read
             assert "bad swipe" in (await h.next(CardRefused)).reason
             device.swipe(msr605_answer(b"\x1b*", encode_track(2, MEMBERS[1]).encode(), b"\x1b+"))
             assert (await h.next(CardRead)).number == MEMBERS[1]
             assert device.commands[-1] == b"\x1br" and b"\x1ba" in device.commands[2:]  # reset after the error
+        finally:
+            await h.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        device.stop()
+
+
+REARM_IDLE_S = 0.3  # the driver's quiet-line re-arm, shortened so a test takes seconds, not minutes
+ANSWER_TIMEOUT_S = 0.3
+
+
+@pytest.fixture
+def quick_rearm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # raising=False: on a driver without the re-arm the tests below must fail on the
+    # missing behaviour, not on a missing constant
+    monkeypatch.setattr(serial_reader, "MSR605_REARM_IDLE_S", REARM_IDLE_S, raising=False)
+    monkeypatch.setattr(serial_reader, "MSR605_ANSWER_TIMEOUT_S", ANSWER_TIMEOUT_S, raising=False)
+
+
+def test_msr605_that_was_not_listening_is_armed_again_and_reads(pty: PtyReader, quick_rearm: None) -> None:
+    device = Msr605Device(pty, listening=False).start()  # e.g. powered on after the port opened
+
+    async def run() -> None:
+        h = await make(pty, framing="msr605").start()
+        try:
+            assert await asyncio.to_thread(device.wait_lost_read), "the driver never sent ESC r at all"
+            device.listen()
+            device.swipe(msr605_answer(None, encode_track(2, MEMBERS[0]).encode(), None))
+            assert (await h.next(CardRead)).number == MEMBERS[0]
+            assert h.reader.stats()["connected"] is True
+            device.power_cycle()  # replugged behind its adapter, or it flushed its input: our ESC r is gone
+            device.swipe(msr605_answer(None, encode_track(2, MEMBERS[1]).encode(), None))
+            assert (await h.next(CardRead)).number == MEMBERS[1]
+        finally:
+            await h.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        device.stop()
+
+
+def test_msr605_that_does_not_answer_is_reported_until_it_answers(pty: PtyReader, quick_rearm: None) -> None:
+    device = Msr605Device(pty, listening=False).start()  # the port opens; nothing answers on it
+
+    async def run() -> None:
+        h = await make(pty, framing="msr605").start()
+        try:
+            status = await h.next(ReaderStatus)
+            assert status.state == "error" and "does not answer" in status.detail and str(pty.port) in status.detail
+            assert h.reader.stats()["connected"] is False
+            device.listen()
+            back = await h.next(ReaderStatus)
+            assert back.state == "connected" and h.reader.stats()["connected"] is True
+            device.swipe(msr605_answer(None, encode_track(2, MEMBERS[0]).encode(), None))
+            assert (await h.next(CardRead)).number == MEMBERS[0]
+        finally:
+            await h.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        device.stop()
+
+
+def test_msr605_noise_on_the_line_makes_the_driver_arm_the_reader_again(pty: PtyReader) -> None:
+    device = Msr605Device(pty).start()
+
+    async def run() -> None:
+        h = await make(pty, framing="msr605").start()
+        try:
+            await h.next(ReaderStatus, "connected")
+            assert device.wait_armed()
+            device.power_cycle()
+            pty.write(noise(12))  # a reader starting up again says something like this
+            device.swipe(msr605_answer(None, encode_track(2, MEMBERS[0]).encode(), None), timeout_s=2.0)
+            assert (await h.next(CardRead)).number == MEMBERS[0]  # well before the quiet-line re-arm
         finally:
             await h.stop()
 

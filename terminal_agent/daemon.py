@@ -157,6 +157,9 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         await stop.wait()
         log.info("stopping: finishing requests in flight")
         rt.stopping = True
+        # every event stream ends now (not at the end of the shutdown grace, cancelled
+        # with a traceback), so the server's wait for requests in flight is short
+        rt.bus.close()
         server.should_exit = True
         await serving
         for task in tasks:

@@ -23,7 +23,7 @@ from terminal_agent import __version__, receipt
 from terminal_agent.api import models as m
 from terminal_agent.api.auth import Auth, manager, require_token, session_user
 from terminal_agent.api.problems import ApiProblem, install
-from terminal_agent.events import SUBSCRIBERS_MAX, TooManySubscribers
+from terminal_agent.events import BusClosed, End
 from terminal_agent.runtime import Runtime
 from terminal_agent.slip import PrinterError
 from terminal_agent.status import agent_status
@@ -98,17 +98,19 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get(f"{API_PREFIX}/events", tags=["cards"], dependencies=token)
     async def events(request: Request) -> StreamingResponse:
+        """Server-sent events: each reader's state, then `card`, `card_refused` and `reader`
+        events. A stream ends (with a comment line saying why) when it falls
+        SUBSCRIBER_QUEUE_EVENTS_MAX events behind, when a newer stream takes the place of
+        this one (the oldest) past SUBSCRIBERS_MAX, or when the agent stops."""
         rt = _rt(request)
         rt.bus.bind_if_unbound(asyncio.get_running_loop())
-        if rt.bus.full():
-            raise ApiProblem(503, "too_many_streams", f"at most {SUBSCRIBERS_MAX} event streams at once")
 
         async def body() -> AsyncIterator[bytes]:
             # subscribed here, where the finally below is sure to run: a stream whose
             # client left before it began never registers a queue that nobody drains
             try:
                 subscription = rt.bus.subscribe()
-            except TooManySubscribers as exc:  # others connected in the meantime
+            except BusClosed as exc:
                 yield f": {exc}\n\n".encode()
                 return
             pending = asyncio.ensure_future(subscription.next())
@@ -117,12 +119,15 @@ def create_app(runtime: Runtime) -> FastAPI:
                 # a POS that connects late still learns each reader's state at once
                 for state in list(rt.bus.readers.values()):
                     yield f"event: reader\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
-                while not rt.stopping:
+                while True:
                     done, _ = await asyncio.wait({pending}, timeout=SSE_KEEPALIVE_S)
                     if not done:
                         yield b": keep-alive\n\n"
                         continue
                     event = pending.result()
+                    if isinstance(event, End):
+                        yield f": {event.reason}\n\n".encode()
+                        return
                     yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
                     pending = asyncio.ensure_future(subscription.next())
             finally:

@@ -57,6 +57,7 @@ def agent_url(runtime: Runtime) -> Iterator[str]:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
-    runtime.stopping = True  # event streams end, so the server can stop
+    runtime.stopping = True
+    runtime.bus.close()  # event streams end, so the server can stop
     server.should_exit = True
     thread.join(timeout=10)

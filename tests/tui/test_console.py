@@ -109,7 +109,7 @@ def test_a_manager_enrols_issues_swipes_replaces_adjusts_and_blocks(agent_url: s
             # a swipe at the till's reader brings the member up by itself
             main.query_one("#lookup", Input).value = ""
             main.show(None)
-            await until(pilot, lambda: runtime.bus._queues)  # the console listens
+            await until(pilot, lambda: runtime.bus.subscribers)  # the console listens
             runtime.bus.publish({"type": "card", "reader_id": "r1", "technology": "magstripe",
                                  "number": "6395000000000101", "masked": "…0101", "at": "2026-11-25T10:00:00+00:00"})
             await until(pilot, lambda: "Leila Karimi" in text(app, "#member"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -232,7 +233,33 @@ def parse_config(data: dict[str, Any], source: str, base_dir: Path) -> AgentConf
             raise ConfigError(source, f"cards.ranges[{i}].prefix",
                               f"{r.prefix} is where {network} cards are numbered; a member range there would "
                               "take bank cards for member cards (choose a prefix outside the payment networks)")
+    _check_tls(cfg, source)
     return cfg
+
+
+def _check_tls(cfg: AgentConfig, source: str) -> None:
+    """The API's certificate and key exist, can be read and load as a pair: said now, in
+    one line, not as a traceback when `run` starts serving."""
+    api = cfg.api
+    if not (api.tls_cert or api.tls_key):
+        return
+    if not (api.tls_cert and api.tls_key):
+        missing = "api.tls_key" if api.tls_cert else "api.tls_cert"
+        raise ConfigError(source, missing, "tls_cert and tls_key are set together (a PEM certificate and its key)")
+    for key, value in (("api.tls_cert", api.tls_cert), ("api.tls_key", api.tls_key)):
+        path = cfg.resolve(value)
+        if not path.is_file():
+            raise ConfigError(source, key, f"no such file: {path}")
+        if not os.access(path, os.R_OK):
+            raise ConfigError(source, key, f"cannot read {path} (permissions)")
+    cert, key_file = cfg.resolve(api.tls_cert), cfg.resolve(api.tls_key)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key_file)
+    except ssl.SSLError as exc:
+        raise ConfigError(source, "api.tls_key", f"{cert} and {key_file} do not load as a PEM certificate and its "
+                                                 f"private key ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ConfigError(source, "api.tls_cert", f"cannot read {cert} or {key_file}: {exc.strerror}") from None
 
 
 def default_config_path() -> Path | None:

@@ -28,7 +28,8 @@ from terminal_agent.ledgers import open_ledger
 from terminal_agent.logs import setup_logging
 from terminal_agent.readers_runtime import start_readers
 from terminal_agent.runlock import RunLock
-from terminal_agent.runtime import Runtime, api_token
+from terminal_agent.runtime import Runtime, api_token, pin_key
+from terminal_agent.api.server import LISTEN_BACKLOG_MAX, server_config
 from terminal_agent.slip import SlipPrinter
 
 log = logging.getLogger("terminal_agent.daemon")
@@ -102,7 +103,7 @@ def _bind(cfg: AgentConfig) -> socket.socket:
         sock.close()
         raise AgentError(f"cannot listen on {cfg.api.host}:{cfg.api.port} ({exc.strerror}); "
                          f"is another program using it? change api.port in {cfg.source}") from None
-    sock.listen(128)
+    sock.listen(LISTEN_BACKLOG_MAX)
     sock.setblocking(False)
     return sock
 
@@ -112,16 +113,15 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
     setup_logging(cfg.agent.log_format, cfg.agent.log_level)
     with RunLock(cfg.data_dir):
         ledger = open_ledger(cfg)
-        rt = Runtime(config=cfg, ledger=ledger, token=api_token(cfg))
+        rt = Runtime(config=cfg, ledger=ledger, token=api_token(cfg), pin_key=pin_key(cfg))
         rt.attach_printer(SlipPrinter.from_config(cfg))
         loop = asyncio.get_running_loop()
         rt.bus.bind(loop)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(rt), host=cfg.api.host, port=cfg.api.port, log_config=None, lifespan="off",
-            timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False,
+        server = uvicorn.Server(server_config(
+            create_app(rt), host=cfg.api.host, port=cfg.api.port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
             ssl_certfile=str(cfg.resolve(cfg.api.tls_cert)) if cfg.api.tls_cert else None,
             ssl_keyfile=str(cfg.resolve(cfg.api.tls_key)) if cfg.api.tls_key else None,
         ))
@@ -150,6 +150,9 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         await stop.wait()
         log.info("stopping: finishing requests in flight")
         rt.stopping = True
+        # every event stream ends now (not at the end of the shutdown grace, cancelled
+        # with a traceback), so the server's wait for requests in flight is short
+        rt.bus.close()
         server.should_exit = True
         await serving
         for task in tasks:

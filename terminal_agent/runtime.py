@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from ledger.service import Ledger
+from ledger.users import PIN_KEY_BYTES
 from terminal_agent.config import AgentConfig
+from terminal_agent.errors import AgentError
 from terminal_agent.events import EventBus
 from terminal_agent.sessions import SessionStore
 from terminal_agent.slip import SlipPrinter
 
 TOKEN_FILE = "api-token"
+# The secret that keys PIN hashes (ledger.users): beside the token, never in the ledger,
+# so a copied ledger file (or backup) alone cannot be used to guess PINs.
+PIN_KEY_FILE = "pin-key"
 
 
 def api_token(cfg: AgentConfig) -> str:
@@ -35,11 +40,37 @@ def api_token(cfg: AgentConfig) -> str:
     return token
 
 
+def pin_key(cfg: AgentConfig) -> bytes:
+    """The 32 random bytes in <data_dir>/pin-key, created (0600) if missing."""
+    path = cfg.data_dir / PIN_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it just now: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(PIN_KEY_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())  # a key lost to a power cut would lock every user out
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise AgentError(f"cannot read the PIN key {path}: {exc.strerror}") from None
+    if len(key) != PIN_KEY_BYTES:
+        raise AgentError(f"the PIN key {path} is damaged ({len(key)} bytes, not {PIN_KEY_BYTES}); restore it "
+                         "from a copy, or remove it and set every user's PIN again (loyalty-agent users set-pin)")
+    return key
+
+
 @dataclass
 class Runtime:
     config: AgentConfig
     ledger: Ledger
     token: str
+    # The key of PIN hashes (pin_key above); None where nobody logs in (status).
+    pin_key: bytes | None = None
     bus: EventBus = field(default_factory=EventBus)
     sessions: SessionStore = field(default_factory=SessionStore)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))

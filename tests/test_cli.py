@@ -64,3 +64,61 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "[verify] ok" in result.output
     assert "was replaced on" in result.output
     assert "sales 6, entries 14" in result.output and (tmp_path / "demo" / "report.xlsx").stat().st_size > 0
+
+
+@pytest.mark.parametrize("missing", ["tls_cert", "tls_key"])
+def test_config_check_refuses_tls_files_that_do_not_exist(tmp_path: Path, missing: str) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    (cert if missing == "tls_key" else key).write_text("-----BEGIN nothing-----\n")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[api]\ntls_cert = "{cert.name}"\ntls_key = "{key.name}"\n')
+    result = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and f"api.{missing}" in line and str(tmp_path / f"{missing[4:]}.pem") in line
+
+
+def test_config_check_refuses_a_cert_and_key_that_are_not_a_pem_pair(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[api]\ntls_cert = "{cert}"\ntls_key = "{cert}"\n')  # the certificate twice: no key
+    result = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert result.exit_code == 2 and "api.tls_key" in result.output and result.output.strip().count("\n") == 0
+    cfg.write_text(f'[api]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    result = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert result.exit_code == 0, result.output
+
+
+def test_users_add_takes_no_pin_on_the_command_line_but_reads_it_from_stdin(tmp_path: Path) -> None:
+    from ledger.service import Ledger
+    from ledger.users import authenticate
+    from terminal_agent.config import load_config
+    from terminal_agent.runtime import pin_key
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[agent]\ndata_dir = "data"\n')
+    refused = CliRunner().invoke(cli, ["--config", str(cfg), "users", "add", "mina", "--role", "manager",
+                                       "--pin", "654321"])
+    assert refused.exit_code == 2 and "No such option" in refused.output
+    short = CliRunner().invoke(cli, ["--config", str(cfg), "users", "add", "mina", "--role", "manager"],
+                               input="4321\n")
+    assert short.exit_code != 0 and "6 to 12 digits" in short.output  # managers need 6 digits
+    added = CliRunner().invoke(cli, ["--config", str(cfg), "users", "add", "mina", "--role", "manager"],
+                               input="654321\n")
+    assert added.exit_code == 0, added.output
+    assert "654321" not in added.output
+    changed = CliRunner().invoke(cli, ["--config", str(cfg), "users", "set-pin", "mina"], input="112233\n")
+    assert changed.exit_code == 0, changed.output
+    config = load_config(cfg)
+    led = Ledger.open(config.ledger_path, store="main", terminal="T1")
+    try:
+        assert authenticate(led, username="mina", pin="112233", pin_key=pin_key(config)).role == "manager"
+    finally:
+        led.close()
+    assert (config.data_dir / "pin-key").stat().st_mode & 0o777 == 0o600

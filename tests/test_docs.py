@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import BaseModel
 
 from terminal_agent.cli import cli
 from terminal_agent.config import AgentConfig
+from tests.api.conftest import agent_url, runtime  # noqa: F401  (a served API for the README's example)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,3 +78,36 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         assert cmd.help, f"`loyalty-agent {name}` has no help text"
         if not isinstance(cmd, click.Group):
             assert f"loyalty-agent {name}" in readme, f"`loyalty-agent {name}` is not in README.md"
+
+
+def test_the_readme_curl_sale_is_accepted_as_written(agent_url: str, runtime: Any) -> None:
+    """The README's curl sale, taken from the README and run with curl (or, without
+    curl, the same request with exactly its headers) against the served API: 200."""
+    import shlex
+    import shutil
+    import subprocess
+
+    import httpx
+
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"^curl [^\n]*-X POST [^\n]*/v1/sales -d '\{.*?\}'$", text, re.S | re.M)
+    assert found, "README.md has no curl sale example"
+    member = runtime.ledger.enrol_member(name="Readme", mobile="09120000123", actor="test")
+    args = shlex.split(found.group(0).replace("$TOKEN", runtime.token))
+    card = json.loads(args[args.index("-d") + 1])["card_number"]
+    runtime.ledger.issue_card(member_id=member.id, number=card, technology="magstripe", actor="test")
+    port = agent_url.rsplit(":", 1)[1]
+    args = [a.replace("localhost:8765", f"127.0.0.1:{port}") for a in args]
+    if shutil.which("curl"):
+        out = subprocess.run([*args, "-o", "/dev/null", "-w", "%{http_code}"], capture_output=True, text=True,
+                             timeout=30)
+        status = int(out.stdout)
+    else:  # curl's request: its headers (-H), plus the form type it adds only when none is given
+        pairs = [args[i + 1].split(":", 1) for i, a in enumerate(args) if a == "-H"]
+        headers = {k.strip(): v.strip() for k, v in pairs}
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends then
+        url = next(a for a in args if "/v1/sales" in a)
+        status = httpx.post(f"http://{url}", content=args[args.index("-d") + 1].encode(),
+                            headers=headers).status_code
+    assert status == 200

@@ -13,23 +13,27 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ledger.errors import ValidationFailed
 from ledger.sales import post_sale, quote, refund, sale_result
 from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
-from ledger.users import User, authenticate
+from ledger.users import AuthError, User, authenticate
 from sync.client import offline
 from terminal_agent import __version__, receipt
 from terminal_agent.api import models as m
 from terminal_agent.api.auth import Auth, manager, require_token, session_user
+from terminal_agent.api.guard import Guard
+from terminal_agent.api.limits import ClientFailureLimiter, TooManyAttempts
 from terminal_agent.api.problems import ApiProblem, install
-from terminal_agent.events import SUBSCRIBERS_MAX, TooManySubscribers
+from terminal_agent.events import BusClosed, End
 from terminal_agent.runtime import Runtime
+from terminal_agent.sessions import SessionsFull
 from terminal_agent.slip import PrinterError
 from terminal_agent.status import agent_status
 
 API_PREFIX = "/v1"
 OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+DOCS_PATH = f"{API_PREFIX}/docs"
 SSE_KEEPALIVE_S = 15.0
 
 
@@ -74,16 +78,43 @@ def _writer(request: Request) -> concurrent.futures.ThreadPoolExecutor:
     return rt.writer
 
 
+class _Answered:
+    """Outermost: Starlette's error middleware answers an unexpected exception with the
+    problem from problems.py (which logs its traceback) and then raises it again for
+    the server to log; that second, bare traceback is not wanted."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            if scope["type"] != "http":
+                raise
+
+
+class AgentApi(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        return _Answered(super().build_middleware_stack())
+
+
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    app = AgentApi(
         title="Loyalty terminal agent: local POS API",
         version=__version__,
         openapi_url=OPENAPI_PATH,
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=DOCS_PATH,
+        swagger_ui_oauth2_redirect_url=f"{DOCS_PATH}/oauth2-redirect",
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.pin_limiter = ClientFailureLimiter()
     install(app)
+    # in front of routing, inside the error middleware: token and body size are checked
+    # before any byte of the body is read
+    app.add_middleware(Guard, runtime=runtime, open_paths=(
+        f"{API_PREFIX}/health", OPENAPI_PATH, DOCS_PATH, f"{DOCS_PATH}/oauth2-redirect"))
     token = [Depends(require_token)]
 
     @app.get(f"{API_PREFIX}/health", tags=["ops"])
@@ -98,17 +129,19 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get(f"{API_PREFIX}/events", tags=["cards"], dependencies=token)
     async def events(request: Request) -> StreamingResponse:
+        """Server-sent events: each reader's state, then `card`, `card_refused` and `reader`
+        events. A stream ends (with a comment line saying why) when it falls
+        SUBSCRIBER_QUEUE_EVENTS_MAX events behind, when a newer stream takes the place of
+        this one (the oldest) past SUBSCRIBERS_MAX, or when the agent stops."""
         rt = _rt(request)
         rt.bus.bind_if_unbound(asyncio.get_running_loop())
-        if rt.bus.full():
-            raise ApiProblem(503, "too_many_streams", f"at most {SUBSCRIBERS_MAX} event streams at once")
 
         async def body() -> AsyncIterator[bytes]:
             # subscribed here, where the finally below is sure to run: a stream whose
             # client left before it began never registers a queue that nobody drains
             try:
                 subscription = rt.bus.subscribe()
-            except TooManySubscribers as exc:  # others connected in the meantime
+            except BusClosed as exc:
                 yield f": {exc}\n\n".encode()
                 return
             pending = asyncio.ensure_future(subscription.next())
@@ -117,12 +150,15 @@ def create_app(runtime: Runtime) -> FastAPI:
                 # a POS that connects late still learns each reader's state at once
                 for state in list(rt.bus.readers.values()):
                     yield f"event: reader\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
-                while not rt.stopping:
+                while True:
                     done, _ = await asyncio.wait({pending}, timeout=SSE_KEEPALIVE_S)
                     if not done:
                         yield b": keep-alive\n\n"
                         continue
                     event = pending.result()
+                    if isinstance(event, End):
+                        yield f": {event.reason}\n\n".encode()
+                        return
                     yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
                     pending = asyncio.ensure_future(subscription.next())
             finally:
@@ -197,13 +233,47 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.post(f"{API_PREFIX}/sessions", tags=["users"], dependencies=token)
     def open_session(request: Request, body: m.SessionIn) -> dict[str, Any]:
+        """Open a till user's session. Every failure (no such user, wrong PIN, locked user)
+        is the same 401 `auth_failed`; a client with too many wrong PINs in a minute gets
+        429 `too_many_attempts` (with Retry-After), without counting against any user."""
         rt = _rt(request)
-        user = authenticate(rt.ledger, username=body.username, pin=body.pin)
-        return {"session": rt.sessions.open(user), "username": user.username, "role": user.role}
+        if rt.pin_key is None:
+            raise ApiProblem(503, "no_pin_key", "this agent was started without its PIN key; nobody can log in")
+        try:
+            attempt = request.app.state.pin_limiter.begin(request.client.host if request.client else "?")
+        except TooManyAttempts as exc:
+            raise ApiProblem(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
+        try:
+            user = authenticate(rt.ledger, username=body.username, pin=body.pin, pin_key=rt.pin_key)
+        except AuthError:
+            raise  # the attempt stays counted against this client
+        except BaseException:
+            attempt.forget()  # not a wrong PIN (the disk, a bug): not the client's failure
+            raise
+        attempt.forget()
+        try:
+            session = rt.sessions.open(user)
+        except SessionsFull as exc:
+            raise ApiProblem(503, "too_many_sessions", str(exc)) from None
+        return {"session": session, "username": user.username, "role": user.role}
 
     @app.delete(f"{API_PREFIX}/sessions", tags=["users"], dependencies=token)
     def close_session(request: Request, x_session: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         return {"closed": bool(x_session) and _rt(request).sessions.close(x_session or "")}
+
+    @app.get(f"{API_PREFIX}/gift-cards/{{number}}", tags=["gift cards"], dependencies=token)
+    def gift_balance(request: Request, number: Annotated[str, Path(min_length=4, max_length=32)]) -> dict[str, Any]:
+        """A gift card's balance (Rial), for the till."""
+        return {"number": number, "balance": _rt(request).ledger.gift_balance(number)}
+
+    @app.post(f"{API_PREFIX}/gift-cards/{{number}}/spend", tags=["gift cards"], dependencies=token)
+    def gift_spend(request: Request, number: Annotated[str, Path(min_length=4, max_length=32)],
+                   body: m.GiftSpendIn, user: Annotated[User | None, Depends(session_user)]) -> dict[str, Any]:
+        """Pay with a gift card at the till: the POS token is enough; an X-Session names
+        the cashier in the audit log (else the actor is "pos")."""
+        return {"number": number, "balance": _rt(request).ledger.gift_spend(
+            number=number, amount=body.amount, receipt_ref=body.receipt_ref,
+            actor=user.username if user else "pos")}
 
     _manager_routes(app)
     return app
@@ -252,10 +322,3 @@ def _manager_routes(app: FastAPI) -> None:
     def gift_load(number: str, body: m.GiftAmountIn, auth: Manager) -> dict[str, Any]:
         return {"number": number,
                 "balance": auth.ledger.gift_load(number=number, amount=body.amount, actor=auth.user.username)}
-
-    @app.post(f"{API_PREFIX}/gift-cards/{{number}}/spend", tags=["manager"])
-    def gift_spend(number: str, body: m.GiftAmountIn, auth: Manager) -> dict[str, Any]:
-        if not body.receipt_ref:
-            raise ValidationFailed("receipt_ref is required to spend from a gift card")
-        return {"number": number, "balance": auth.ledger.gift_spend(
-            number=number, amount=body.amount, receipt_ref=body.receipt_ref, actor=auth.user.username)}

@@ -91,3 +91,8 @@ class GiftIssueIn(Body):
 class GiftAmountIn(Body):
     amount: int = Field(ge=1, le=10**12)
     receipt_ref: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class GiftSpendIn(Body):
+    amount: int = Field(ge=1, le=10**12, description="Rial to take from the card")
+    receipt_ref: str = Field(min_length=1, max_length=64, description="the till's receipt the card pays for")

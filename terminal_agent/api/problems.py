@@ -5,6 +5,7 @@ Bad input is always a 4xx with a message; only a bug or a broken disk is a 5xx.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,13 +14,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import errors as le
-from ledger.users import AuthError, DuplicateUser, UnknownUser, UserLocked
+from ledger.users import AuthError, DuplicateUser, UnknownUser
+
+log = logging.getLogger("terminal_agent.api")
 
 PROBLEM_TYPE_BASE = "https://loyalty-agent.invalid/problems/"
+INTERNAL_ERROR_DETAIL = "the agent failed on this request; the error is in the agent's log"
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
-    (UserLocked, 423),
     (UnknownUser, 401),
     (AuthError, 401),
     (DuplicateUser, 409),
@@ -50,13 +53,19 @@ class ApiProblem(Exception):
 
 def problem(status: int, code: str, detail: str, request: Request, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
+    return problem_at(status, code, detail, request.url.path, headers, **extra)
+
+
+def problem_at(status: int, code: str, detail: str, path: str, headers: dict[str, str] | None = None,
+               **extra: Any) -> JSONResponse:
+    """A problem answer where there is no Request yet (the ASGI guard in front of the app)."""
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": code.replace("_", " "),
         "status": status,
         "detail": detail,
         "code": code,
-        "instance": request.url.path,
+        "instance": path,
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
@@ -87,6 +96,16 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem(422, "invalid_input", detail, request, errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        # A bug or the world's doing (disk, memory): the client gets a problem it can
+        # show, never a plain-text 500 or a reset; the traceback goes to the log only.
+        from terminal_agent.api.auth import redact_path
+
+        log.error("internal error on %s %s", request.method, redact_path(request.url.path),
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        return problem(500, "internal_error", INTERNAL_ERROR_DETAIL, request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -13,18 +13,20 @@ from ledger.service import Ledger
 from ledger.users import add_user
 from terminal_agent.api.app import create_app
 from terminal_agent.config import parse_config
-from terminal_agent.runtime import Runtime
+from terminal_agent.api.server import server_config
+from terminal_agent.runtime import Runtime, pin_key
 
 TOKEN = "test-token-0123456789abcdef"
+MANAGER_PIN = "654321"  # managers and admins need 6 digits
 SERVER_START_S = 10.0
 
 
 @pytest.fixture
 def runtime(tmp_path: Path, ledger: Ledger) -> Runtime:
     cfg = parse_config({"agent": {"data_dir": str(tmp_path), "locale": "en"}}, "test.toml", tmp_path)
-    rt = Runtime(config=cfg, ledger=ledger, token=TOKEN)
-    add_user(ledger, username="mina", role="manager", pin="4321", actor="test")
-    add_user(ledger, username="reza", role="cashier", pin="1111", actor="test")
+    rt = Runtime(config=cfg, ledger=ledger, token=TOKEN, pin_key=pin_key(cfg))
+    add_user(ledger, username="mina", role="manager", pin=MANAGER_PIN, actor="test", pin_key=rt.pin_key)
+    add_user(ledger, username="reza", role="cashier", pin="1111", actor="test", pin_key=rt.pin_key)
     return rt
 
 
@@ -36,7 +38,7 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def manager_headers(client: TestClient) -> dict[str, str]:
-    r = client.post("/v1/sessions", json={"username": "mina", "pin": "4321"})
+    r = client.post("/v1/sessions", json={"username": "mina", "pin": MANAGER_PIN})
     assert r.status_code == 200, r.text
     return {"X-Session": r.json()["session"]}
 
@@ -47,8 +49,7 @@ def agent_url(runtime: Runtime) -> Iterator[str]:
     from tests.e2e.agent_proc import free_port
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="off", access_log=False))
+    server = uvicorn.Server(server_config(create_app(runtime), host="127.0.0.1", port=port))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -57,6 +58,7 @@ def agent_url(runtime: Runtime) -> Iterator[str]:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
-    runtime.stopping = True  # event streams end, so the server can stop
+    runtime.stopping = True
+    runtime.bus.close()  # event streams end, so the server can stop
     server.should_exit = True
     thread.join(timeout=10)

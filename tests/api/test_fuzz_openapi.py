@@ -34,7 +34,7 @@ def test_every_operation_is_fuzzed(runtime: Runtime) -> None:
 
 @pytest.mark.slow
 def test_no_generated_input_gives_a_server_error(runtime: Runtime) -> None:
-    session = runtime.sessions.open(authenticate(runtime.ledger, username="mina", pin="4321"))
+    session = runtime.sessions.open(authenticate(runtime.ledger, username="mina", pin="654321", pin_key=runtime.pin_key))
     headers = {"Authorization": f"Bearer {TOKEN}", "X-Session": session}
     for op in _operations(runtime):
 

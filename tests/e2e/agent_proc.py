@@ -38,12 +38,20 @@ class Agent:
         self.log = config.parent / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Agent":
+    def start(self, fd_limit: int | None = None) -> "Agent":
+        """fd_limit: the agent's RLIMIT_NOFILE, e.g. 1024 as on many tills."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+        def limit_fds() -> None:
+            if fd_limit is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "terminal_agent", "--config", str(self.config), "run"],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=limit_fds,
             )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -16,6 +16,8 @@ from ledger.schema import sales
 from ledger.service import Ledger
 from ledger.users import add_user
 from ledger.verify import verify
+from terminal_agent.config import load_config
+from terminal_agent.runtime import pin_key
 from tests.e2e.agent_proc import Agent, free_port, write_config
 
 
@@ -23,7 +25,7 @@ def _prepare(tmp_path: Path) -> tuple[Path, int]:
     port = free_port()
     cfg = write_config(tmp_path, port)
     led = Ledger.open(tmp_path / "data" / "ledger.sqlite3", store="S1", terminal="T1")
-    add_user(led, username="mina", role="manager", pin="4321", actor="test")
+    add_user(led, username="mina", role="manager", pin="654321", actor="test", pin_key=pin_key(load_config(cfg)))
     m = led.enrol_member(name="E2E", mobile="09351234567", actor="test")
     led.issue_card(member_id=m.id, number="6395000000000999", technology="magstripe", actor="test")
     led.close()

@@ -88,7 +88,7 @@ def test_a_manager_enrols_issues_swipes_replaces_adjusts_and_blocks(agent_url: s
             await login_with_enter(pilot, "reza", "1111")  # a cashier
             await until(pilot, lambda: "for managers" in text(app, "#login-error"))
 
-            await login_with_enter(pilot, "mina", "4321")
+            await login_with_enter(pilot, "mina", "654321")
             await until(pilot, lambda: isinstance(app.screen, MainScreen))
             main = app.screen
 
@@ -109,7 +109,7 @@ def test_a_manager_enrols_issues_swipes_replaces_adjusts_and_blocks(agent_url: s
             # a swipe at the till's reader brings the member up by itself
             main.query_one("#lookup", Input).value = ""
             main.show(None)
-            await until(pilot, lambda: runtime.bus._queues)  # the console listens
+            await until(pilot, lambda: runtime.bus.subscribers)  # the console listens
             runtime.bus.publish({"type": "card", "reader_id": "r1", "technology": "magstripe",
                                  "number": "6395000000000101", "masked": "…0101", "at": "2026-11-25T10:00:00+00:00"})
             await until(pilot, lambda: "Leila Karimi" in text(app, "#member"))
@@ -156,7 +156,7 @@ def test_the_console_says_when_the_agent_is_not_running() -> None:
         async with app.run_test() as pilot:
             await until(pilot, lambda: isinstance(app.screen, LoginScreen))
             app.screen.query_one("#username", Input).value = "mina"
-            app.screen.query_one("#pin", Input).value = "4321"
+            app.screen.query_one("#pin", Input).value = "654321"
             await pilot.click("#login-button")
             await until(pilot, lambda: "does not answer" in text(app, "#login-error"))
 

@@ -18,6 +18,7 @@ from sqlalchemy.pool import QueuePool
 from ledger.errors import DatabaseError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+READ_ONLY_OPTION = "ledger_read_only"  # execution option of a connection that only reads
 BUSY_TIMEOUT_MS_DEFAULT = 5000
 
 
@@ -41,7 +42,10 @@ def _install_pragmas(engine: Engine, busy_timeout_ms: int, read_only: bool) -> N
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # a read (READ_ONLY_OPTION) begins DEFERRED: under WAL it sees one snapshot and
+        # never holds the write lock a till's sale waits for
+        reading = read_only or conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def sqlite_url(path: Path, read_only: bool = False) -> str:

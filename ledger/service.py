@@ -125,7 +125,9 @@ class Ledger:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent view, without the write lock."""
         with db.translate_db_errors("reading the ledger"), self.engine.connect() as conn:
+            conn.execution_options(**{db.READ_ONLY_OPTION: True})
             yield conn
 
     def _register_terminal(self) -> None:

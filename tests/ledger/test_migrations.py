@@ -119,3 +119,19 @@ def test_a_migration_that_would_leave_a_broken_reference_changes_nothing(tmp_pat
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_a_read_does_not_hold_the_write_lock(tmp_path: Path) -> None:
+    """Every transaction began IMMEDIATE, reads too: a lookup or a status read held
+    the lock a till's sale waits for. A write now commits while a read is open."""
+    from ledger.service import Ledger
+
+    led = Ledger.open(tmp_path / "l.sqlite3", store="S", terminal="T", busy_timeout_ms=0)
+    try:
+        with led.read() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM members").scalar() == 0
+            led.enrol_member(name="A", mobile="09120000001", actor="t")  # busy_timeout 0: fails at once if locked
+            assert conn.exec_driver_sql("SELECT count(*) FROM members").scalar() == 0  # one snapshot
+        assert led.find_member("09120000001").name == "A"
+    finally:
+        led.close()

@@ -152,3 +152,73 @@ def take_entries(raw: Raw, entries: list[dict[str, Any]], own_terminal: str, pol
              fresh)
     move_balances(raw, member_delta, member_credit, gift_delta, gift_loaded)
     return len(fresh)
+
+
+# -- a terminal restored from an older backup ------------------------------------------
+
+def acked_seq(raw: Raw, terminal: str) -> int:
+    """The last seq of this terminal's chain the hub is known to hold: everything before
+    the first entry still in the outbox (or the whole chain if nothing is waiting)."""
+    first_unsent = raw.scalar("SELECT min(e.seq) FROM outbox o JOIN entries e ON e.id = o.entry_id "
+                              "WHERE e.terminal_code = ?", (terminal,))
+    if first_unsent is not None:
+        return int(first_unsent) - 1
+    return int(raw.scalar("SELECT next_seq FROM terminals WHERE code = ?", (terminal,))) - 1
+
+
+_TERMINAL_ENTRIES_SQL = (f"SELECT {', '.join(ENTRY_FIELDS)} FROM entries WHERE terminal_code = ? AND seq > ? "
+                         "ORDER BY seq")
+
+
+def take_own_entries(raw: Raw, terminal: str, after_seq: int, theirs: list[dict[str, Any]]) -> tuple[int, int]:
+    """After a restore from an older backup the hub holds entries of this terminal that
+    this ledger lost, and the till may have written new ones under the same seqs since.
+    Take the hub's (checked: this terminal's, in order, each chained to the one before
+    and hashing to its hash), then renumber the till's own entries that never reached
+    the hub after them (same ids and contents, new seq and hashes, queued again). Their
+    effect on balances was counted when they were written; the hub's new ones are added.
+    Returns (entries taken, entries renumbered)."""
+    from ledger.chain import GENESIS_HASH, entry_hash
+
+    prev_row = raw.one_or_none("SELECT hash FROM entries WHERE terminal_code = ? AND seq = ?", (terminal, after_seq))
+    prev = prev_row[0] if prev_row else GENESIS_HASH
+    expected = after_seq + 1
+    for e in theirs:
+        if e["terminal_code"] != terminal or e["seq"] != expected or e["prev_hash"] != prev or \
+                entry_hash(e) != e["hash"]:
+            raise IntegrityFailure(f"the hub's copy of this terminal's entry seq {e['seq']} does not continue its "
+                                   f"chain after seq {expected - 1}; nothing was taken")
+        prev, expected = e["hash"], expected + 1
+    ours = [dict(zip(ENTRY_FIELDS, r)) for r in raw.all(_TERMINAL_ENTRIES_SQL, (terminal, after_seq))]
+    known = {e["id"] for e in ours}
+    hub_ids = {e["id"] for e in theirs}
+    unsent = [e for e in ours if e["id"] not in hub_ids]
+    raw.run("DELETE FROM outbox WHERE entry_id IN (SELECT id FROM entries WHERE terminal_code = ? AND seq > ?)",
+            (terminal, after_seq))
+    raw.run("DELETE FROM entries WHERE terminal_code = ? AND seq > ?", (terminal, after_seq))
+    member_delta: dict[str, int] = {}
+    member_credit: dict[str, int] = {}
+    gift_delta: dict[str, int] = {}
+    gift_loaded: dict[str, int] = {}
+    for e in theirs:
+        if e["id"] in known:
+            continue  # written here before the backup was taken, already counted
+        if e["member_id"] and e["points"]:
+            member_delta[e["member_id"]] = member_delta.get(e["member_id"], 0) + e["points"]
+            if e["points"] > 0:
+                member_credit[e["member_id"]] = member_credit.get(e["member_id"], 0) + e["points"]
+        if e["gift_card_number"] and e["amount"] and e["kind"] in ("gift_load", "gift_spend"):
+            gift_delta[e["gift_card_number"]] = gift_delta.get(e["gift_card_number"], 0) + e["amount"]
+            if e["amount"] > 0:
+                gift_loaded[e["gift_card_number"]] = gift_loaded.get(e["gift_card_number"], 0) + e["amount"]
+    insert = f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}) VALUES ({', '.join('?' for _ in ENTRY_FIELDS)})"
+    raw.many(insert, [tuple(e[k] for k in ENTRY_FIELDS) for e in theirs])
+    for e in unsent:
+        e["seq"], e["prev_hash"] = expected, prev
+        e["hash"] = prev = entry_hash(e)
+        expected += 1
+        raw.run(insert, tuple(e[k] for k in ENTRY_FIELDS))
+        raw.run("INSERT INTO outbox (entry_id, created_at) VALUES (?, ?)", (e["id"], e["created_at"]))
+    raw.run("UPDATE terminals SET next_seq = ?, last_hash = ? WHERE code = ?", (expected, prev, terminal))
+    move_balances(raw, member_delta, member_credit, gift_delta, gift_loaded)
+    return len(theirs) - len(known & hub_ids), len(unsent)

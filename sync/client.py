@@ -12,10 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import ssl
 import tempfile
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +41,10 @@ log = logging.getLogger("sync.client")
 CREDENTIALS_FILE = "hub.json"
 SYNC_ROUNDS_MAX = 50  # requests in one sync_once; the rest waits for the next round
 SYNC_PATH = "/v1/sync"
+HUB_TIME_HEADER = "X-Hub-Time"
+HUB_TIME_MAX = 10**11  # seconds since 1970: anything beyond is not a clock
+CLOCK_OFFSET_WARN_S = 60.0  # a terminal clock this far from the hub's is worth a word in the log
+RECOVERY_REQUESTS_MAX = 200  # pages of own entries taken back after a restore, 5,000 each
 
 
 @dataclass(frozen=True)
@@ -111,10 +118,24 @@ def _problem_text(r: httpx.Response) -> str:
 
 
 def _problem_code(r: httpx.Response) -> str:
+    return str(_problem(r).get("code", ""))
+
+
+def _problem(r: httpx.Response) -> dict[str, Any]:
     try:
-        return str(r.json().get("code", ""))
+        data = r.json()
     except ValueError:
-        return ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def hub_time(r: httpx.Response) -> float | None:
+    """The hub's clock as its answer states it (X-Hub-Time), if it is a sane number."""
+    try:
+        value = float(r.headers.get(HUB_TIME_HEADER, ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and 0 < value < HUB_TIME_MAX else None
 
 
 @dataclass
@@ -127,7 +148,8 @@ class SyncReport:
 
 class SyncClient:
     def __init__(self, ledger: Ledger, creds: Credentials, *, batch_size: int = 500, timeout_s: float = 10.0,
-                 verify: Any = True, transport: httpx.BaseTransport | None = None) -> None:
+                 verify: Any = True, transport: httpx.BaseTransport | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         if ledger.terminal != creds.terminal:
             raise NotEnrolled(f"this ledger's terminal is {ledger.terminal} but the hub credentials are for "
                               f"{creds.terminal}; enrol this terminal again")
@@ -136,6 +158,10 @@ class SyncClient:
         self.batch_size = batch_size
         self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
         self._batch_rows = 0  # outbox rows the last _payload took
+        self.wall_clock = wall_clock
+        # the hub's clock minus ours, measured on every answer: requests are signed in the
+        # hub's time, so a terminal whose clock is off still syncs (as cloud SDKs do)
+        self.clock_offset_s: float | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -161,6 +187,7 @@ class SyncClient:
             "oldest_unsent_age_s": round((now - parse_utc(oldest)).total_seconds(), 1) if oldest else None,
             "last_success_at": state["last_success_at"], "last_attempt_at": state["last_attempt_at"],
             "last_error": state["last_error"], "ruleset_hash": state["ruleset_hash"],
+            "clock_offset_s": None if self.clock_offset_s is None else round(self.clock_offset_s, 3),
         }
 
     # -- one request -----------------------------------------------------------------------
@@ -206,16 +233,12 @@ class SyncClient:
             body = orjson.dumps(payload)
         except TypeError:  # a value orjson does not write (an integer beyond 64 bits)
             body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body)
-        headers["Content-Type"] = "application/json"
-        try:
-            r = self.http.post(SYNC_PATH, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise HubUnreachable(f"the hub at {self.creds.hub_url} did not answer: {type(exc).__name__}") from None
+        r = self._post(body)
         if r.status_code >= 500:
             raise HubUnreachable(f"the hub answered {r.status_code}; trying again later")
         if r.status_code != 200:
-            raise HubRefused(_problem_text(r), r.status_code, _problem_code(r))
+            problem = _problem(r)
+            raise HubRefused(_problem_text(r), r.status_code, str(problem.get("code", "")), problem)
         try:
             answer = orjson.loads(r.content)
         except orjson.JSONDecodeError:
@@ -226,6 +249,37 @@ class SyncClient:
         if not isinstance(answer, dict) or "acked" not in answer:
             raise HubUnreachable("the hub's answer is incomplete")
         return answer
+
+    def _post(self, body: bytes) -> httpx.Response:
+        """POST a signed body; a refusal as stale (our clock, not the request, was wrong)
+        is signed again once with the hub's time just learnt from the refusal."""
+        for attempt in range(2):
+            now = self.wall_clock()
+            headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body,
+                                             now=now + (self.clock_offset_s or 0.0))
+            headers["Content-Type"] = "application/json"
+            try:
+                r = self.http.post(SYNC_PATH, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise HubUnreachable(f"the hub at {self.creds.hub_url} did not answer: {type(exc).__name__}") from None
+            self._measure(r, now, self.wall_clock())
+            if attempt == 0 and r.status_code == 401 and _problem_code(r) == "stale" and \
+                    self.clock_offset_s is not None:
+                continue
+            return r
+        return r
+
+    def _measure(self, r: httpx.Response, sent: float, received: float) -> None:
+        at_hub = hub_time(r)
+        if at_hub is None:
+            return
+        offset = at_hub - (sent + received) / 2  # the hub stamped it about halfway
+        if abs(offset) > CLOCK_OFFSET_WARN_S and (self.clock_offset_s is None or
+                                                   abs(offset - self.clock_offset_s) > CLOCK_OFFSET_WARN_S):
+            log.warning("this terminal's clock is %.0f s %s the hub's; requests are signed in the hub's time "
+                        "(set the clock right: entries are stamped with it)", abs(offset),
+                        "behind" if offset > 0 else "ahead of")
+        self.clock_offset_s = offset
 
     def _apply(self, answer: dict[str, Any], batch_end: int) -> int:
         """Everything the answer says, in one transaction; returns foreign entries applied.
@@ -272,7 +326,45 @@ class SyncClient:
             Raw(conn).run("UPDATE sync_state SET last_attempt_at = ?, last_error = ? WHERE id = 1",
                           (format_utc(self.ledger.clock()), message[:500]))
 
-    def sync_once(self) -> SyncReport:
+    def _recover(self, refused: HubRefused) -> bool:
+        """The hub holds entries of this terminal that this ledger does not: it was
+        restored from an older backup. Take them back from the hub and renumber what the
+        till wrote since after them (ledger.hubsync.take_own_entries); then sync goes on.
+        False if that is not what happened (the hub is behind us, or said nothing)."""
+        hub_last = refused.data.get("last_seq")
+        if type(hub_last) is not int:
+            return False
+        with self.ledger.read() as conn:
+            after = hubsync.acked_seq(Raw(conn), self.ledger.terminal)
+        if hub_last <= after:
+            return False  # the hub lacks entries we hold: an operator's matter (a hub restored)
+        log.warning("the hub holds this terminal's entries up to seq %d, this ledger up to %d (restored from an "
+                    "older backup?): taking them back from the hub", hub_last, after)
+        theirs: list[dict[str, Any]] = []
+        for _ in range(RECOVERY_REQUESTS_MAX):
+            with self.ledger.read() as conn:
+                state = self._state(conn)
+            answer = self._send({"entries": [], "members": [], "cards": [], "gift_cards": [],
+                                 "cursor": state["hub_cursor"], "directory_rev": state["directory_rev"],
+                                 "ruleset_hash": state["ruleset_hash"], "own_after": after + len(theirs)})
+            page = answer.get("own_entries") or []
+            with self.ledger.write("taking the directory from the hub") as conn:
+                raw = Raw(conn)  # members and cards the restore lost come back first: the entries name them
+                hubsync.take_members(raw, answer.get("members") or [])
+                hubsync.take_cards(raw, answer.get("cards") or [], self.ledger.card_policy)
+                hubsync.take_gift_cards(raw, answer.get("gift_cards") or [], self.ledger.card_policy)
+                raw.run("UPDATE sync_state SET directory_rev = ? WHERE id = 1",
+                        (int(answer.get("directory_rev") or 0),))
+            theirs += page
+            if not page or theirs[-1]["seq"] >= hub_last:
+                break
+        with self.ledger.write("taking this terminal's entries back from the hub") as conn:
+            taken, renumbered = hubsync.take_own_entries(Raw(conn), self.ledger.terminal, after, theirs)
+        log.warning("took %d of this terminal's entries back from the hub; %d written here since were renumbered "
+                    "after them", taken, renumbered)
+        return True
+
+    def sync_once(self, recovering: bool = False) -> SyncReport:
         """Send everything pending and take everything new, in batches.
 
         A backlog of full batches is pipelined on two worker threads, with requests
@@ -314,7 +406,15 @@ class SyncClient:
                 if (not full and not more_down) or round_ == SYNC_ROUNDS_MAX:
                     break
                 payload, batch_end = self._payload()
-        except (HubUnreachable, HubRefused) as exc:
+        except HubRefused as exc:
+            if pool is not None:
+                pool.shutdown(wait=True)
+                pool = None
+            if exc.problem == "sequence_gap" and not recovering and self._recover(exc):
+                return self.sync_once(recovering=True)
+            self._failed(str(exc))
+            raise
+        except HubUnreachable as exc:
             self._failed(str(exc))
             raise
         finally:

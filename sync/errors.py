@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SyncError(Exception):
     code = "sync_error"
@@ -22,9 +24,11 @@ class HubUnreachable(SyncError):
 class HubRefused(SyncError):
     code = "hub_refused"
 
-    def __init__(self, message: str, status: int = 0, problem: str = "") -> None:
+    def __init__(self, message: str, status: int = 0, problem: str = "",
+                 data: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.problem = status, problem
+        self.data = data or {}  # the problem's other fields (e.g. the hub's last_seq)
 
 
 class NotEnrolled(SyncError):

@@ -14,7 +14,8 @@ from sync.errors import HubRefused
 from sync.hub.service import Hub, dump_answer, parse_body
 
 log = logging.getLogger("sync.hub")
-REQUEST_BYTES_MAX = 32 * 1024 * 1024  # a batch of 5,000 entries is about 3 MB
+REQUEST_BYTES_MAX = 32 * 1024 * 1024  # bytes of a sync body; a batch of 5,000 entries is about 3 MB
+ENROLL_BYTES_MAX = 4 * 1024  # bytes of an enrolment body: a code and a terminal id
 
 
 def _problem(status: int, code: str, detail: str) -> JSONResponse:
@@ -23,11 +24,23 @@ def _problem(status: int, code: str, detail: str) -> JSONResponse:
                         media_type="application/problem+json")
 
 
-async def _json_body(request: Request) -> tuple[bytes, dict[str, Any]]:
-    body = await request.body()
-    if len(body) > REQUEST_BYTES_MAX:
-        raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
-    return body, parse_body(body)
+def _too_large(limit: int) -> HubRefused:
+    return HubRefused(f"the request is larger than {limit} bytes; send less at a time", 413, "too_large")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and refused (413) as soon as it passes `limit`
+    bytes: a declared length is checked before anything is read, and a chunked body
+    without one is never held past the limit (Starlette's request.body() reads all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
 
 
 def create_hub_app(hub: Hub) -> FastAPI:
@@ -51,20 +64,17 @@ def create_hub_app(hub: Hub) -> FastAPI:
 
     @app.post("/v1/enroll")
     async def enroll(request: Request) -> JSONResponse:
-        _, data = await _json_body(request)
+        data = parse_body(await read_body(request, ENROLL_BYTES_MAX))
         store, secret = hub.enroll(str(data.get("code", "")), str(data.get("terminal", "")))
         return JSONResponse({"terminal": data.get("terminal"), "store": store, "secret": secret})
 
     @app.post("/v1/sync")
     async def sync_(request: Request) -> JSONResponse:
-        declared = request.headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) > REQUEST_BYTES_MAX:
-            raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
-        # who sent it first: nothing of an unsigned or forged body is parsed
+        # who sent it first: nothing of an unsigned or forged body is parsed, and an
+        # unsigned one is not even read
         headers = {k.lower(): v for k, v in request.headers.items()}
-        body = await request.body()
-        if len(body) > REQUEST_BYTES_MAX:
-            raise HubRefused(f"the request is larger than {REQUEST_BYTES_MAX} bytes", 413, "too_large")
+        hub.require_signature_headers(headers)
+        body = await read_body(request, REQUEST_BYTES_MAX)
         terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path, body)
 
         def answer() -> bytes:  # parsing, checking and writing a 3 MB batch: off the event loop

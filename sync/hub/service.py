@@ -297,8 +297,9 @@ class Hub:
 
     # -- signed requests ------------------------------------------------------------
 
-    def authenticate(self, headers: dict[str, str], method: str, path: str, body: bytes) -> str:
-        """The terminal id of a genuine, fresh request; HubRefused (401/403) otherwise."""
+    def require_signature_headers(self, headers: dict[str, str]) -> tuple[str, str, str, str]:
+        """(terminal, timestamp, nonce, signature) from lower-cased headers; 401 unsigned
+        if one is missing (checked before a body is read)."""
         terminal = headers.get(signing.HEADER_TERMINAL.lower(), "")
         timestamp = headers.get(signing.HEADER_TIMESTAMP.lower(), "")
         nonce = headers.get(signing.HEADER_NONCE.lower(), "")
@@ -307,6 +308,11 @@ class Hub:
             self.metrics.refused["unsigned"] += 1
             raise HubRefused("the request is not signed (X-Terminal, X-Timestamp, X-Nonce, X-Signature)",
                              401, "unsigned")
+        return terminal, timestamp, nonce, signature
+
+    def authenticate(self, headers: dict[str, str], method: str, path: str, body: bytes) -> str:
+        """The terminal id of a genuine, fresh request; HubRefused (401/403) otherwise."""
+        terminal, timestamp, nonce, signature = self.require_signature_headers(headers)
         now = time.time()
         with self.engine.begin() as conn:
             row = conn.execute(select(terminals.c.secret, terminals.c.revoked)

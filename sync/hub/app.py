@@ -65,7 +65,10 @@ def create_hub_app(hub: Hub) -> FastAPI:
     @app.post("/v1/enroll")
     async def enroll(request: Request) -> JSONResponse:
         data = parse_body(await read_body(request, ENROLL_BYTES_MAX))
-        store, secret = hub.enroll(str(data.get("code", "")), str(data.get("terminal", "")))
+        code, terminal = data.get("code", ""), data.get("terminal", "")
+        if type(code) is not str or type(terminal) is not str:  # (str() of a deep list recurses)
+            raise HubRefused("code and terminal must be text", 400, "invalid_input")
+        store, secret = hub.enroll(code, terminal)
         return JSONResponse({"terminal": data.get("terminal"), "store": store, "secret": secret})
 
     @app.post("/v1/sync")

@@ -117,7 +117,8 @@ def _entry_hash(entry: dict[str, Any]) -> str:
 
 
 def parse_body(body: bytes, *, strict: bool = False) -> dict[str, Any]:
-    """A request body as a JSON object (HubRefused 400 if it is not one). orjson first;
+    """A request body as a JSON object (HubRefused 400 if it is not one, whatever the
+    bytes: never another exception). orjson first;
     what it refuses (NaN, lone surrogates, a byte-order mark...) the standard parser
     decides, so nothing json.loads takes is refused here. strict: the standard parser
     only."""
@@ -125,12 +126,14 @@ def parse_body(body: bytes, *, strict: bool = False) -> dict[str, Any]:
     if not strict:
         try:
             data = orjson.loads(body or b"{}")
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError:  # (also what nests deeper than orjson's 1,024 levels)
             strict = True
     if strict:
         try:
             data = json.loads(body or b"{}")
-        except ValueError:
+        except RecursionError:
+            raise HubRefused("the body nests deeper than the hub reads", 400, "invalid_json") from None
+        except (ValueError, TypeError):  # (UnicodeDecodeError is a ValueError)
             raise HubRefused("the body is not JSON", 400, "invalid_json") from None
     if not isinstance(data, dict):
         raise HubRefused("the body must be a JSON object", 400, "invalid_json")

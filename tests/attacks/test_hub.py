@@ -82,3 +82,26 @@ def test_a_chunked_200_mb_body_is_refused_at_the_limit_without_being_read(hub_ur
         assert httpx.get(f"http://127.0.0.1:{proc.port}/v1/health", timeout=10).status_code == 200
     finally:
         proc.stop()
+
+
+DEEP = 1_000
+
+
+@pytest.mark.parametrize("body", [
+    b'{"code": ' + b"[" * DEEP + b"]" * DEEP + b', "terminal": "T1"}',  # parsed, then str() of it recursed
+    b'{"terminal": "T1", "code": ' + b"[" * 2 * DEEP + b"}",  # deeper than orjson reads: json.loads recursed
+    b"[" * DEEP + b"]" * DEEP,
+    b'{"code": ' + b'{"a":' * DEEP + b"1" + b"}" * DEEP + b"}",  # past the enrolment's size limit
+])
+def test_json_nested_1000_deep_to_enroll_is_a_4xx_problem_not_a_500(hub_http, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    r = hub_http.post("/v1/enroll", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 413), r.text
+    assert r.json()["code"] in ("invalid_json", "invalid_input", "too_large")
+
+
+def test_json_nested_1000_deep_to_a_signed_sync_is_a_4xx_problem(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    secret = hub_http.post("/v1/enroll", json={"code": hub.new_enrolment_code("S1"), "terminal": "T1"}).json()["secret"]
+    for body in (b'{"entries": ' + b"[" * DEEP + b"]" * DEEP + b"}", b'{"entries": ' + b"[" * 100 * DEEP + b"}"):
+        r = hub_http.post("/v1/sync", content=body, headers=signing.signed_headers("T1", secret, "POST", "/v1/sync",
+                                                                                     body))
+        assert 400 <= r.status_code < 500 and r.json()["code"] in ("invalid_json", "bad_payload"), r.text

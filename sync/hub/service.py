@@ -83,7 +83,11 @@ def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     COPY straight into the table (a clash, only possible for a forged id, fails the
     whole batch through the unique index)."""
     if conn.dialect.name != "postgresql":
-        _insert_ignore(conn, entries, [dict(zip(ENTRY_FIELDS, r)) for r in rows])
+        try:  # a plain INSERT: an id taken by another entry fails the batch here too, never skipped
+            conn.execute(insert(entries), [dict(zip(ENTRY_FIELDS, r)) for r in rows])
+        except IntegrityError:
+            raise HubRefused("an entry id of this batch is already taken by another entry", 409,
+                             "entry_conflict") from None
         return
     import psycopg
 
@@ -102,6 +106,15 @@ def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 
 _HASHED_VALUES = itemgetter(*HASHED_FIELDS)
 _ENTRY_VALUES = itemgetter(*ENTRY_FIELDS)
+_STORED_ENTRY = tuple(entries.c[f] for f in ENTRY_FIELDS)
+
+
+def resend_differs(stored: tuple[Any, ...], sent: tuple[Any, ...]) -> list[str]:
+    """The ENTRY_FIELDS in which a resent entry differs from the stored one (both in
+    ENTRY_FIELDS order); empty for a true resend."""
+    if stored == sent:
+        return []
+    return [f for f, a, b in zip(ENTRY_FIELDS, stored, sent) if a != b or type(a) is not type(b)]
 
 
 def _entry_hash(entry: dict[str, Any]) -> str:
@@ -354,8 +367,8 @@ class Hub:
         ids = [e["id"] for e in batch]
         # only a resend can hold entries the hub has: those with seq at or below the last one
         resent = [e["id"] for e in batch if isinstance(e["seq"], int) and e["seq"] <= last_seq]
-        known = {r.id: r for r in conn.execute(select(entries.c.id, entries.c.seq, entries.c.hash)
-                                                .where(entries.c.id.in_(resent)))} if resent else {}
+        known = {r[0]: tuple(r) for r in conn.execute(select(*_STORED_ENTRY)
+                                                       .where(entries.c.id.in_(resent)))} if resent else {}
         fresh: list[tuple[Any, ...]] = []
         deltas: dict[str, int] = {}
         for entry in batch:  # shape already checked by _payload_problem
@@ -366,9 +379,10 @@ class Hub:
                     or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
                 raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
             if entry["id"] in known:
-                if known[entry["id"]].hash != entry["hash"]:
-                    raise HubRefused(f"entry {entry['id']} was already received with other content", 409,
-                                     "entry_conflict")
+                differ = resend_differs(known[entry["id"]], _ENTRY_VALUES(entry))
+                if differ:  # every field, not only the hash: a hash is only what the sender claims
+                    raise HubRefused(f"entry {entry['id']} was already received with other content "
+                                     f"({', '.join(differ)} differ)", 409, "entry_conflict")
                 continue  # a resend: acknowledged again, counted once
             if entry["seq"] != last_seq + 1:
                 raise HubRefused(f"entry seq {entry['seq']} does not follow {last_seq} for terminal {terminal}; "

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync import signing
+from tests.attacks.forge import Forger
 from tests.e2e.agent_proc import free_port
 from tests.sync.test_processes import HubProc
 
@@ -105,3 +106,41 @@ def test_json_nested_1000_deep_to_a_signed_sync_is_a_4xx_problem(hub, hub_http) 
         r = hub_http.post("/v1/sync", content=body, headers=signing.signed_headers("T1", secret, "POST", "/v1/sync",
                                                                                      body))
         assert 400 <= r.status_code < 500 and r.json()["code"] in ("invalid_json", "bad_payload"), r.text
+
+
+def _count(hub, table) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    with hub.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+@pytest.mark.parametrize("field, value", [("points", 1_000_000), ("member_id", "m-other"), ("reason", "edited"),
+                                          ("created_at", "2026-01-01T00:00:00.000000Z"), ("kind", "bonus")])
+def test_a_known_entry_resent_with_altered_content_and_its_original_hash_is_refused(
+        hub, hub_http, field: str, value: object) -> None:  # type: ignore[no-untyped-def]
+    from sync.hub.schema import entries
+
+    t = Forger(hub, hub_http, "T1", "S1")
+    first = [t.entry(), t.entry()]
+    assert t.send(entries=first).status_code == 200
+    altered = dict(first[1], **{field: value})  # the original hash kept
+    r = t.post({"entries": [first[0], altered]})
+    assert r.status_code == 409 and r.json()["code"] == "entry_conflict" and field in r.json()["detail"]
+    assert t.post({"entries": first}).status_code == 200  # the true resend still passes
+    with hub.engine.connect() as conn:
+        from sqlalchemy import select
+
+        stored = conn.execute(select(entries.c[field]).where(entries.c.id == first[1]["id"])).scalar_one()
+    assert stored == first[1][field] and _count(hub, entries) == 2
+
+
+def test_an_entry_id_taken_by_another_terminals_entry_is_refused_not_skipped(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    from sync.hub.schema import entries
+
+    a, b = Forger(hub, hub_http, "TA", "S1"), Forger(hub, hub_http, "TB", "S1")
+    taken = a.entry()
+    assert a.send(entries=[taken]).status_code == 200
+    r = b.send(entries=[b.entry(id=taken["id"])])
+    assert r.status_code == 409 and r.json()["code"] == "entry_conflict"
+    assert _count(hub, entries) == 1 and hub.list_terminals()[1]["last_seq"] == 0

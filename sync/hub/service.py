@@ -29,6 +29,7 @@ from ledger.timefmt import format_utc
 from sync import signing
 from sync.errors import HubRefused
 from sync.hub.db import dialect_insert
+from sync.hub.entitlement import check_balance, check_entry_bounds
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     balances,
@@ -251,6 +252,20 @@ def _payload_problem_row_by_row(payload: dict[str, Any]) -> str | None:
     return None
 
 
+def add_to_balances(conn: Connection, deltas: dict[str, int]) -> None:
+    """Add points to members' balances: one upsert for them all (sorted by member id,
+    the lock order of ordering.py), refused if a balance would leave its bounds (the
+    new balances come back from the upsert itself, so two requests at once cannot
+    both pass a check made before)."""
+    stmt = dialect_insert(conn, balances)
+    stmt = stmt.on_conflict_do_update(index_elements=[balances.c.member_id],
+                                      set_={"points": balances.c.points + stmt.excluded.points})
+    after = conn.execute(stmt.returning(balances.c.member_id, balances.c.points),
+                         [{"member_id": k, "points": deltas[k]} for k in sorted(deltas)]).all()
+    for member_id, points in after:
+        check_balance(member_id, int(points))
+
+
 class Metrics:
     def __init__(self) -> None:
         self.ingested = 0
@@ -378,6 +393,7 @@ class Hub:
             if not isinstance(entry["seq"], int) or not isinstance(entry["points"], int) \
                     or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
                 raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
+            check_entry_bounds(entry)
             if entry["id"] in known:
                 differ = resend_differs(known[entry["id"]], _ENTRY_VALUES(entry))
                 if differ:  # every field, not only the hash: a hash is only what the sender claims
@@ -399,12 +415,8 @@ class Hub:
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
                          .values(last_seq=last_seq, last_hash=last_hash))
-            if deltas:  # one pipelined upsert, not a round trip per member
-                stmt = dialect_insert(conn, balances)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=[balances.c.member_id],
-                    set_={"points": balances.c.points + stmt.excluded.points}),
-                    [{"member_id": k, "points": deltas[k]} for k in sorted(deltas)])
+            if deltas:
+                add_to_balances(conn, deltas)
         self.metrics.ingested += len(fresh)
         return ids
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync import signing
-from tests.attacks.forge import Forger
+from tests.attacks.forge import Forger, card_row, gift_row, member_row, now_text
 from tests.e2e.agent_proc import free_port
 from tests.sync.test_processes import HubProc
 
@@ -144,3 +144,28 @@ def test_an_entry_id_taken_by_another_terminals_entry_is_refused_not_skipped(hub
     r = b.send(entries=[b.entry(id=taken["id"])])
     assert r.status_code == 409 and r.json()["code"] == "entry_conflict"
     assert _count(hub, entries) == 1 and hub.list_terminals()[1]["last_seq"] == 0
+
+
+def test_points_and_amounts_beyond_the_bounds_are_refused_and_change_nothing(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    from sync.hub.entitlement import BALANCE_POINTS_MAX, ENTRY_AMOUNT_MAX, ENTRY_POINTS_MAX
+    from sync.hub.schema import balances, entries
+
+    t = Forger(hub, hub_http, "T1", "S1")
+    members = [member_row("m1", "S1")]
+    assert t.send(members=members).status_code == 200
+    for fields, limit in (({"points": ENTRY_POINTS_MAX + 1}, "ENTRY_POINTS_MAX"),
+                          ({"kind": "redeem", "points": -ENTRY_POINTS_MAX - 1}, "ENTRY_POINTS_MAX"),
+                          ({"amount": ENTRY_AMOUNT_MAX + 1}, "ENTRY_AMOUNT_MAX"),
+                          ({"points": 2**63 - 1}, "ENTRY_POINTS_MAX")):
+        r = t.send(entries=[t.entry(member_id="m1", **({"kind": "earn"} | fields))])
+        assert r.status_code == 422 and r.json()["code"] == "limit_exceeded" and limit in r.json()["detail"], r.text
+    # 1,001 entries at the bound take the balance past BALANCE_POINTS_MAX: the whole batch is refused
+    many = [t.entry(member_id="m1", kind="earn", points=ENTRY_POINTS_MAX, amount=0) for _ in range(1001)]
+    r = t.send(entries=many)
+    assert r.status_code == 422 and r.json()["code"] == "limit_exceeded" and "BALANCE_POINTS_MAX" in r.json()["detail"]
+    assert _count(hub, entries) == 0 and _count(hub, balances) == 0
+    assert t.send(entries=many[:1000]).status_code == 200  # exactly at the bound: taken
+    with hub.engine.connect() as conn:
+        from sqlalchemy import select
+
+        assert conn.execute(select(balances.c.points)).scalar_one() == BALANCE_POINTS_MAX

@@ -43,3 +43,30 @@ def test_0002_fills_stores_and_seeds_the_rev_counter(hub_url: str) -> None:
             assert conn.execute(select(counters.c.value).where(counters.c.name == "rev")).scalars().all() == [0]
     finally:
         engine.dispose()
+
+
+CONCURRENT_COMMANDS = 5
+COMMAND_TIMEOUT_S = 120
+
+
+def test_five_loyalty_hub_commands_on_a_fresh_database_all_succeed(hub_url: str) -> None:
+    """Each command migrates first; started together on a new database they used to
+    race on the first migration (relation already exists) and all but one failed."""
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-m", "sync.hub", "--db", hub_url, "terminals", "list"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(CONCURRENT_COMMANDS)]
+    results = [(p.wait(timeout=COMMAND_TIMEOUT_S), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        for stream in (p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
+    assert [rc for rc, _ in results] == [0] * CONCURRENT_COMMANDS, [err for _, err in results]
+    engine = create_hub_engine(hub_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Identity,
+    Index,
     Integer,
     MetaData,
     String,
@@ -34,6 +35,11 @@ stores = Table(
     Column("code", String(64), primary_key=True),
     Column("created_at", TIME, nullable=False),
 )
+
+# The hub's own chain of entries (settlements, held adjustments) is a terminal row
+# under this reserved id: revoked, with no usable secret, never enrolled.
+HUB_TERMINAL = "hub"
+HUB_STORE = "-"
 
 terminals = Table(
     "terminals", metadata,
@@ -146,3 +152,16 @@ counters = Table(
     Column("name", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+# Who changed what, and when: every directory row a terminal writes, every decision
+# made at the hub's command line. Never updated, never deleted.
+audit = Table(
+    "audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("at", TIME, nullable=False),
+    Column("actor", String(64), nullable=False),  # a terminal id, or the person named with --by
+    Column("action", String(32), nullable=False),
+    Column("target", String(64), nullable=False),  # the row's key: a member id, a card number...
+    Column("detail", Text, nullable=False),  # JSON: what changed
+)
+Index("ix_audit_target", audit.c.target)

@@ -32,6 +32,8 @@ from sync.hub.db import dialect_insert
 from sync.hub.entitlement import check_balance, check_entry_bounds
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
+    HUB_TERMINAL,
+    audit,
     balances,
     cards,
     counters,
@@ -67,6 +69,12 @@ def _now() -> datetime:
 
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+def record(conn: Connection, at: datetime, actor: str, action: str, target: str, **detail: Any) -> None:
+    """One row of the audit table, in the caller's transaction."""
+    conn.execute(insert(audit).values(at=format_utc(at), actor=actor[:64], action=action, target=target[:64],
+                                      detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)))
 
 
 def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -295,10 +303,17 @@ class Hub:
         return code
 
     def enroll(self, code: str, terminal_id: str) -> tuple[str, str]:
-        """Trade a one-time code for credentials; returns (store, secret)."""
+        """Trade a one-time code for credentials; returns (store, secret).
+
+        A revoked terminal may be enrolled again under its id (a till repaired, or its
+        secret leaked): a new secret, no longer revoked, of the code's store; its chain
+        and last seq stay, so it goes on from where the hub has it. Audited."""
         terminal_id = (terminal_id or "").strip()
         if not terminal_id or len(terminal_id) > 64:
             raise HubRefused("the terminal id must be 1 to 64 characters", 400, "invalid_input")
+        if terminal_id.lower() == HUB_TERMINAL:
+            raise HubRefused(f"the terminal id {terminal_id!r} is the hub's own; choose another", 409,
+                             "reserved_terminal")
         at = self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(select(enrolment_codes).where(enrolment_codes.c.code_hash == _hash_code(code))
@@ -306,25 +321,38 @@ class Hub:
             if row is None or row.used_by is not None or row.expires_at < format_utc(at):
                 raise HubRefused("the enrolment code is unknown, used or expired; ask for a new one "
                                  "(loyalty-hub terminals add)", 403, "bad_enrolment_code")
-            if conn.execute(select(terminals.c.id).where(terminals.c.id == terminal_id)).first() is not None:
-                raise HubRefused(f"terminal {terminal_id} is already enrolled; revoke it first or use another "
-                                 "terminal id", 409, "terminal_exists")
+            known = conn.execute(select(terminals.c.store, terminals.c.revoked, terminals.c.last_seq)
+                                 .where(terminals.c.id == terminal_id).with_for_update()).one_or_none()
+            if known is not None and not known.revoked:
+                raise HubRefused(f"terminal {terminal_id} is already enrolled; revoke it first (loyalty-hub "
+                                 "terminals revoke) to enrol it again, or use another terminal id", 409,
+                                 "terminal_exists")
             secret = secrets.token_urlsafe(32)
-            conn.execute(insert(terminals).values(id=terminal_id, store=row.store, secret=secret, revoked=False,
-                                                  created_at=format_utc(at), last_seq=0, last_hash=""))
+            if known is None:
+                conn.execute(insert(terminals).values(id=terminal_id, store=row.store, secret=secret, revoked=False,
+                                                      created_at=format_utc(at), last_seq=0, last_hash=""))
+                record(conn, at, terminal_id, "terminal.enrol", terminal_id, store=row.store)
+            else:
+                conn.execute(update(terminals).where(terminals.c.id == terminal_id)
+                             .values(store=row.store, secret=secret, revoked=False))
+                record(conn, at, terminal_id, "terminal.reenrol", terminal_id, store=row.store,
+                       previous_store=known.store, last_seq=int(known.last_seq))
             conn.execute(update(enrolment_codes).where(enrolment_codes.c.code_hash == row.code_hash)
                          .values(used_by=terminal_id))
             return row.store, secret
 
-    def revoke(self, terminal_id: str) -> None:
+    def revoke(self, terminal_id: str, by: str = "loyalty-hub") -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(update(terminals).where(terminals.c.id == terminal_id).values(revoked=True))
+            done = conn.execute(update(terminals).where(terminals.c.id == terminal_id,
+                                                        terminals.c.id != HUB_TERMINAL).values(revoked=True))
             if done.rowcount == 0:
                 raise HubRefused(f"no terminal {terminal_id}", 404, "unknown_terminal")
+            record(conn, self.clock(), by, "terminal.revoke", terminal_id)
 
     def list_terminals(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) | {"secret": "***"} for r in conn.execute(select(terminals).order_by(terminals.c.id))]
+            return [dict(r._mapping) | {"secret": "***"} for r in conn.execute(
+                select(terminals).where(terminals.c.id != HUB_TERMINAL).order_by(terminals.c.id))]
 
     # -- signed requests ------------------------------------------------------------
 
@@ -348,7 +376,7 @@ class Hub:
         with self.engine.begin() as conn:
             row = conn.execute(select(terminals.c.secret, terminals.c.revoked)
                                .where(terminals.c.id == terminal)).one_or_none()
-            if row is None:
+            if row is None or terminal == HUB_TERMINAL:  # nobody speaks for the hub's own chain
                 self.metrics.refused["unknown_terminal"] += 1
                 raise HubRefused("unknown terminal", 401, "unknown_terminal")
             problem = signing.check(row.secret, method, path, timestamp, nonce, body, signature, now)

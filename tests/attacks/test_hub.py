@@ -169,3 +169,41 @@ def test_points_and_amounts_beyond_the_bounds_are_refused_and_change_nothing(hub
         from sqlalchemy import select
 
         assert conn.execute(select(balances.c.points)).scalar_one() == BALANCE_POINTS_MAX
+
+
+def test_a_revoked_terminal_is_enrolled_again_with_a_fresh_code_and_keeps_its_chain(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sync.hub.schema import audit
+
+    t = Forger(hub, hub_http, "T1", "S1")
+    assert t.send(entries=[t.entry(), t.entry()]).status_code == 200
+    hub.revoke("T1")
+    assert t.send(entries=[]).json()["code"] == "revoked"
+    old_secret = t.secret
+    again = hub_http.post("/v1/enroll", json={"code": hub.new_enrolment_code("S1"), "terminal": "T1"})
+    assert again.status_code == 200, again.text
+    t.secret = again.json()["secret"]
+    assert t.secret != old_secret
+    assert t.send(entries=[t.entry()]).status_code == 200  # seq 3 follows the kept chain
+    listed = hub.list_terminals()
+    assert [(x["id"], x["revoked"], x["last_seq"]) for x in listed] == [("T1", False, 3)]
+    t.secret = old_secret  # the leaked secret is worthless now
+    assert t.post({"entries": []}).json()["code"] == "bad_signature"
+    with hub.engine.connect() as conn:
+        actions = conn.execute(select(audit.c.action).where(audit.c.target == "T1").order_by(audit.c.id)).scalars()
+        assert list(actions) == ["terminal.enrol", "terminal.revoke", "terminal.reenrol"]
+    taken = hub_http.post("/v1/enroll", json={"code": hub.new_enrolment_code("S1"), "terminal": "T1"})
+    assert taken.status_code == 409 and taken.json()["code"] == "terminal_exists"  # not while it is active
+
+
+def test_nobody_enrols_as_or_speaks_for_the_hubs_own_chain(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    for name in ("hub", "HUB", " Hub "):
+        r = hub_http.post("/v1/enroll", json={"code": hub.new_enrolment_code("S1"), "terminal": name})
+        assert r.status_code == 409 and r.json()["code"] == "reserved_terminal", r.text
+    body = b'{"entries": []}'
+    for secret in ("", "!"):
+        r = hub_http.post("/v1/sync", content=body,
+                          headers=signing.signed_headers("hub", secret, "POST", "/v1/sync", body))
+        assert r.status_code == 401 and r.json()["code"] == "unknown_terminal"
+    assert hub.list_terminals() == []

@@ -70,3 +70,40 @@ def test_five_loyalty_hub_commands_on_a_fresh_database_all_succeed(hub_url: str)
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(hub_url: str) -> None:
+    """0003 refuses a database where a terminal is enrolled as 'HUB' (the id of the
+    hub's own chain): the run from 0001 fails at 0003 and 0002's table is not left
+    behind, on SQLite too (its DDL used to commit migration by migration)."""
+    import pytest
+
+    from sync.errors import HubError
+
+    engine = create_hub_engine(hub_url)
+    try:
+        command.upgrade(_alembic(engine), "0001")
+        with engine.begin() as conn:
+            conn.execute(insert(terminals).values(id="HUB", store="S1", secret="x" * 43, revoked=False,
+                                                  created_at="2026-03-01T09:00:00.000000Z", last_seq=0, last_hash=""))
+        with pytest.raises(HubError, match="enrolled as 'HUB'"):
+            upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert "stores" not in __import__("sqlalchemy").inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_0003_adds_the_audit_table_and_the_hubs_own_chain(hub_url: str) -> None:
+    engine = create_hub_engine(hub_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(select(terminals).where(terminals.c.id == "hub")).one()
+            assert row.revoked and row.last_seq == 0 and row.last_hash == ""
+            assert conn.execute(text("SELECT count(*) FROM audit")).scalar_one() == 0
+        command.downgrade(_alembic(engine), "0002")
+        upgrade(engine)
+    finally:
+        engine.dispose()

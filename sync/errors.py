@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SyncError(Exception):
     code = "sync_error"
@@ -20,11 +22,14 @@ class HubUnreachable(SyncError):
 
 
 class HubRefused(SyncError):
+    """status: the HTTP status; problem: the stable problem code; fields: what the
+    problem body carries beside them (e.g. the hub's time with a `stale`)."""
+
     code = "hub_refused"
 
-    def __init__(self, message: str, status: int = 0, problem: str = "") -> None:
+    def __init__(self, message: str, status: int = 0, problem: str = "", fields: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.problem = status, problem
+        self.status, self.problem, self.fields = status, problem, dict(fields or {})
 
 
 class NotEnrolled(SyncError):

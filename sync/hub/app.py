@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -18,10 +19,41 @@ REQUEST_BYTES_MAX = 32 * 1024 * 1024  # bytes of a sync body; a batch of 5,000 e
 ENROLL_BYTES_MAX = 4 * 1024  # bytes of an enrolment body: a code and a terminal id
 
 
-def _problem(status: int, code: str, detail: str) -> JSONResponse:
+HUB_TIME_HEADER = "X-Hub-Time"
+
+
+def hub_time_text() -> str:
+    """The hub's clock for the X-Hub-Time header: unix seconds with 3 decimals."""
+    return f"{time.time():.3f}"
+
+
+class HubTimeHeader:
+    """Every answer carries the hub's clock (X-Hub-Time), whatever the route and the
+    status, so a terminal whose clock is wrong can see by how much and sign with the
+    hub's time. Pure ASGI: it stamps the response's start message. (A 500 is sent by
+    Starlette outside every middleware; its handler below stamps it itself.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-hub-time"]
+                message = {**message, "headers": headers + [(b"x-hub-time", hub_time_text().encode())]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+def _problem(status: int, code: str, detail: str, fields: dict[str, Any] | None = None) -> JSONResponse:
     return JSONResponse({"type": f"urn:loyalty-hub:{code}", "title": code.replace("_", " "), "status": status,
-                         "code": code, "detail": detail}, status_code=status,
-                        media_type="application/problem+json")
+                         "code": code, "detail": detail, **(fields or {})}, status_code=status,
+                        media_type="application/problem+json", headers={HUB_TIME_HEADER: hub_time_text()})
 
 
 def _too_large(limit: int) -> HubRefused:
@@ -52,11 +84,18 @@ def create_hub_app(hub: Hub) -> FastAPI:
         if status in (401, 403):
             log.warning("refused %s from %s: %s", request.url.path, request.client.host if request.client else "?",
                         exc)
-        return _problem(status, exc.problem or "refused", str(exc))
+        return _problem(status, exc.problem or "refused", str(exc), exc.fields)
 
     @app.exception_handler(RulesError)
     async def bad_rules(request: Request, exc: RulesError) -> JSONResponse:
         return _problem(422, exc.code, str(exc))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:  # a bug: a problem body, and the clock
+        log.error("%s failed: %s: %s", request.url.path, type(exc).__name__, str(exc)[:200])
+        return _problem(500, "internal_error", "the hub failed to answer this request; it is logged")
+
+    app.add_middleware(HubTimeHeader)
 
     @app.get("/v1/health")
     async def health() -> dict[str, Any]:

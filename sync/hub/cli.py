@@ -126,12 +126,15 @@ def rules_publish(db_url: str, path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def reconcile(db_url: str, as_json: bool) -> None:
-    """Members overdrawn by offline redemptions at different terminals, and mobile
-    numbers enrolled as two members at branches that were offline."""
+    """Members overdrawn by offline redemptions at different terminals, mobile numbers
+    enrolled as two members at branches that were offline, and entries whose time is
+    implausible (a till's clock far off)."""
     hub = _hub(db_url)
     overdrawn, shared = hub.reconcile(), hub.shared_mobiles()
+    times, times_total = hub.implausible_times()
     if as_json:
-        click.echo(json.dumps({"overdrawn": overdrawn, "shared_mobiles": shared}, indent=2))
+        click.echo(json.dumps({"overdrawn": overdrawn, "shared_mobiles": shared, "implausible_times": times,
+                               "implausible_times_total": times_total}, indent=2))
         return
     for row in overdrawn:
         click.echo(f"member {row['member_id']}: balance {row['balance']}")
@@ -145,6 +148,12 @@ def reconcile(db_url: str, as_json: bool) -> None:
             click.echo(f"  member {m['member_id']}  store {m['store_code']}  enrolled {m['enrolled_at']} by "
                        f"{m['enrolled_by']}  balance {m['balance']}")
     click.echo(f"{len(shared)} mobile number(s) enrolled as more than one member")
+    for t in times:
+        why = "after it reached the hub" if t["flag"] == "future" else "long before its terminal was enrolled"
+        click.echo(f"  {t['terminal_code']}#{t['seq']}  written {t['created_at']}, {why} (received "
+                   f"{t['received_at']})")
+    more = f" (the first {len(times)} shown)" if times_total > len(times) else ""
+    click.echo(f"{times_total} entr(ies) with an implausible time{more}: check those terminals' clocks")
 
 
 def main(argv: list[str] | None = None) -> None:

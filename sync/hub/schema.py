@@ -85,7 +85,21 @@ entries = Table(
     Column("created_at", TIME, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # the hub's clock when the entry arrived (null: arrived before migration 0004)
+    Column("received_at", TIME, nullable=True),
     UniqueConstraint("terminal_code", "seq", name="uq_entries_terminal_seq"),
+)
+
+# Entries whose time is implausible (see service.ENTRY_AHEAD_MAX): stored as sent,
+# listed by `loyalty-hub reconcile`.
+entry_time_flags = Table(
+    "entry_time_flags", metadata,
+    Column("entry_id", String(36), primary_key=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("created_at", String(27), nullable=False),  # as the terminal wrote it
+    Column("received_at", TIME, nullable=False),
+    Column("flag", String(16), nullable=False),  # future | before_enrolment
 )
 
 members = Table(

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ledger.chain import HASHED_FIELDS, entry_hash
-from ledger.timefmt import format_utc
+from ledger.timefmt import format_utc, parse_utc
 from sync import signing
 from sync.errors import HubRefused
 from sync.hub.db import dialect_insert
@@ -39,6 +39,7 @@ from sync.hub.schema import (
     counters,
     enrolment_codes,
     entries,
+    entry_time_flags,
     gift_cards,
     members,
     nonces,
@@ -48,9 +49,15 @@ from sync.hub.schema import (
 )
 
 ENROLMENT_CODE_TTL = timedelta(hours=24)
+# An entry written this long after the hub received it, or this long before its
+# terminal was first enrolled, has an implausible time (a till's clock far off, or
+# reset to its factory date): listed by reconcile, never refused.
+ENTRY_AHEAD_MAX = timedelta(seconds=signing.SKEW_MAX_S)
+ENTRY_BEFORE_ENROLMENT_MAX = timedelta(days=365)
 BATCH_ENTRIES_MAX = 5_000
 DIRECTORY_ROWS_MAX = 5_000
 DOWNSTREAM_ENTRIES_MAX = 5_000
+RECONCILE_ROWS_MAX = 1_000  # rows of one list that reconcile prints (it says how many more there are)
 ENTRY_FIELDS = ("id", "terminal_code", "seq", "member_id", "card_number", "gift_card_number", "kind", "points",
                 "amount", "sale_id", "receipt_ref", "rule_id", "reason", "actor", "ruleset_hash", "created_at",
                 "prev_hash", "hash")
@@ -67,6 +74,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def hub_time() -> float:
+    """The hub's clock as answers carry it: unix seconds, 3 decimals."""
+    return round(time.time(), 3)
+
+
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
@@ -77,13 +89,20 @@ def record(conn: Connection, at: datetime, actor: str, action: str, target: str,
                                       detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)))
 
 
+def time_bounds(received: datetime, enrolled: datetime) -> tuple[str, str]:
+    """(latest, earliest) plausible created_at of an entry received now from a terminal
+    enrolled then, in the ledger's time text (which sorts as the time)."""
+    return format_utc(received + ENTRY_AHEAD_MAX), format_utc(enrolled - ENTRY_BEFORE_ENROLMENT_MAX)
+
+
 def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
 
 
-_COPY_COLUMNS = ", ".join(ENTRY_FIELDS)
+_STORED_COLUMNS = ENTRY_FIELDS + ("received_at",)  # what _ingest inserts, in this order
+_COPY_COLUMNS = ", ".join(_STORED_COLUMNS)
 
 
 def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -93,7 +112,7 @@ def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     whole batch through the unique index)."""
     if conn.dialect.name != "postgresql":
         try:  # a plain INSERT: an id taken by another entry fails the batch here too, never skipped
-            conn.execute(insert(entries), [dict(zip(ENTRY_FIELDS, r)) for r in rows])
+            conn.execute(insert(entries), [dict(zip(_STORED_COLUMNS, r)) for r in rows])
         except IntegrityError:
             raise HubRefused("an entry id of this batch is already taken by another entry", 409,
                              "entry_conflict") from None
@@ -383,7 +402,8 @@ class Hub:
             if problem is not None:
                 reason = "stale" if "timestamp" in problem else "bad_signature"
                 self.metrics.refused[reason] += 1
-                raise HubRefused(problem, 401, reason)
+                # a clock off by more than SKEW_MAX_S: the hub's time, to sign with until it is fixed
+                raise HubRefused(problem, 401, reason, {"hub_time": hub_time()} if reason == "stale" else None)
             if row.revoked:
                 self.metrics.refused["revoked"] += 1
                 raise HubRefused(f"terminal {terminal} is revoked", 403, "revoked")
@@ -403,10 +423,14 @@ class Hub:
             return 1
         return int(row[0])
 
-    def _ingest(self, conn: Connection, terminal: str, batch: list[dict[str, Any]]) -> list[str]:
-        term = conn.execute(select(terminals.c.last_seq, terminals.c.last_hash)
-                            .where(terminals.c.id == terminal).with_for_update()).one()
+    def _ingest(self, conn: Connection, term: Any, batch: list[dict[str, Any]], now: datetime) -> list[str]:
+        """term: the terminal's row, locked by the caller."""
+        terminal = term.id
         last_seq, last_hash = int(term.last_seq), term.last_hash
+        received_at = format_utc(now)
+        # entry times to list in reconcile (never refused: the entry is what the till did)
+        future, early = time_bounds(now, parse_utc(term.created_at))
+        flagged: list[dict[str, Any]] = []
         ids = [e["id"] for e in batch]
         # only a resend can hold entries the hub has: those with seq at or below the last one
         resent = [e["id"] for e in batch if isinstance(e["seq"], int) and e["seq"] <= last_seq]
@@ -434,8 +458,13 @@ class Hub:
             if entry["prev_hash"] != last_hash or _entry_hash(entry) != entry["hash"]:
                 raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) breaks the terminal's hash chain",
                                  422, "chain_broken")
-            fresh.append(_ENTRY_VALUES(entry))  # no stray keys reach the insert
+            fresh.append(_ENTRY_VALUES(entry) + (received_at,))  # no stray keys reach the insert
             last_seq, last_hash = entry["seq"], entry["hash"]
+            created = entry["created_at"]
+            if not early <= created <= future:  # (the ledger's time text sorts as the time)
+                flagged.append({"entry_id": entry["id"], "terminal_code": terminal, "seq": entry["seq"],
+                                "created_at": created, "received_at": received_at,
+                                "flag": "future" if created > future else "before_enrolment"})
             if entry["member_id"] and entry["points"]:
                 deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
         if fresh:
@@ -443,6 +472,8 @@ class Hub:
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
                          .values(last_seq=last_seq, last_hash=last_hash))
+            if flagged:
+                conn.execute(insert(entry_time_flags), flagged)
             if deltas:
                 add_to_balances(conn, deltas)
         self.metrics.ingested += len(fresh)
@@ -514,12 +545,15 @@ class Hub:
                 raise HubRefused(f"at most {DIRECTORY_ROWS_MAX} {key} per request", 413, "batch_too_large")
         cursor = int(payload.get("cursor") or 0)
         directory_rev = int(payload.get("directory_rev") or 0)
-        at = format_utc(self.clock())
+        now = self.clock()
+        at = format_utc(now)
         with self.engine.begin() as conn:
             # this terminal's row first: one request per terminal at a time, and the lock order of ordering.py
-            conn.execute(select(terminals.c.id).where(terminals.c.id == terminal).with_for_update())
+            term = conn.execute(select(terminals.c.id, terminals.c.store, terminals.c.created_at,
+                                       terminals.c.last_seq, terminals.c.last_hash)
+                                .where(terminals.c.id == terminal).with_for_update()).one()
             self._upsert_directory(conn, payload)
-            acked = self._ingest(conn, terminal, batch)
+            acked = self._ingest(conn, term, batch, now)
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
             down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
             directory, new_rev = directory_changes(conn, directory_rev)
@@ -543,6 +577,7 @@ class Hub:
             "balances": member_balances,
             "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
                                                      **({"toml": toml} if toml is not None else {})},
+            "hub_time": hub_time(),
         }
 
     # -- operations ---------------------------------------------------------------------
@@ -577,6 +612,16 @@ class Hub:
                             "debits": [{k: getattr(r, k) for k in ("terminal_code", "seq", "kind", "points",
                                                                      "receipt_ref", "created_at")} for r in rows]})
         return out
+
+    def implausible_times(self, limit: int = RECONCILE_ROWS_MAX) -> tuple[list[dict[str, Any]], int]:
+        """Entries whose time is implausible (written long after they reached the hub,
+        or long before their terminal was enrolled): the first `limit` by terminal and
+        seq, and how many there are in all."""
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(entry_time_flags)).scalar_one())
+            rows = conn.execute(select(entry_time_flags).order_by(entry_time_flags.c.terminal_code,
+                                                                  entry_time_flags.c.seq).limit(limit)).all()
+        return [dict(r._mapping) for r in rows], total
 
     def shared_mobiles(self) -> list[dict[str, Any]]:
         """Mobile numbers enrolled as more than one member (at branches offline at the time):

@@ -207,3 +207,45 @@ def test_nobody_enrols_as_or_speaks_for_the_hubs_own_chain(hub, hub_http) -> Non
                           headers=signing.signed_headers("hub", secret, "POST", "/v1/sync", body))
         assert r.status_code == 401 and r.json()["code"] == "unknown_terminal"
     assert hub.list_terminals() == []
+
+
+CLOCK_OFF_S = 400  # beyond signing.SKEW_MAX_S
+
+
+@pytest.mark.parametrize("off", [CLOCK_OFF_S, -CLOCK_OFF_S])
+def test_a_terminal_clock_400_s_off_is_told_the_hubs_time_and_syncs_by_it(hub, hub_http, off: int) -> None:  # type: ignore[no-untyped-def]
+    t = Forger(hub, hub_http, "T1", "S1")
+    r = t.post({"entries": []}, now=time.time() + off)
+    assert r.status_code == 401 and r.json()["code"] == "stale"
+    told = r.json()["hub_time"]
+    assert isinstance(told, float) and abs(told - time.time()) < 60
+    assert abs(float(r.headers["x-hub-time"]) - told) < 60
+    offset = told - (time.time() + off)  # what the terminal learns: how far its clock is off
+    ok = t.post({"entries": [t.entry()]}, now=time.time() + off + offset)
+    assert ok.status_code == 200, ok.text
+    assert isinstance(ok.json()["hub_time"], float) and abs(ok.json()["hub_time"] - time.time()) < 60
+
+
+def test_entries_written_in_the_future_or_before_enrolment_are_stored_and_listed(hub, hub_http, hub_url) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from click.testing import CliRunner
+    from sqlalchemy import select
+
+    from sync.hub.cli import cli
+    from sync.hub.schema import entries
+
+    t = Forger(hub, hub_http, "T1", "S1")
+    ahead, reset, fine = (t.entry(created_at=now_text(hours=2)), t.entry(created_at="2000-01-01T00:00:00.000000Z"),
+                          t.entry(created_at=now_text(seconds=200)))
+    assert t.send(entries=[ahead, reset, fine]).status_code == 200  # stored: the till did write them
+    with hub.engine.connect() as conn:
+        received = dict(conn.execute(select(entries.c.id, entries.c.received_at)).all())
+    assert len(received) == 3 and all(received.values())
+    listed = CliRunner().invoke(cli, ["--db", hub_url, "reconcile", "--json"])
+    assert listed.exit_code == 0, listed.output
+    flags = json.loads(listed.output)["implausible_times"]
+    assert [(f["entry_id"], f["flag"]) for f in flags] == [(ahead["id"], "future"), (reset["id"], "before_enrolment")]
+    assert flags[0]["received_at"] == received[ahead["id"]]
+    text = CliRunner().invoke(cli, ["--db", hub_url, "reconcile"]).output
+    assert "T1#1" in text and "T1#2" in text and "T1#3" not in text and "2 entr(ies) with an implausible time" in text

@@ -216,7 +216,7 @@ def _plainly_well_formed(payload: dict[str, Any]) -> bool:
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return False
-    if not _ruleset_hash_ok(payload):
+    if not _own_after_ok(payload) or not _ruleset_hash_ok(payload):
         return False
     try:
         for key, values_of, limits in _FAST_SHAPES:
@@ -243,6 +243,11 @@ def _payload_problem(payload: dict[str, Any]) -> str | None:
     return _payload_problem_row_by_row(payload)
 
 
+def _own_after_ok(payload: dict[str, Any]) -> bool:
+    value = payload.get("own_after")
+    return value is None or (type(value) is int and value >= 0)
+
+
 def _ruleset_hash_ok(payload: dict[str, Any]) -> bool:
     value = payload.get("ruleset_hash")
     return value is None or (type(value) is str and len(value) <= RULESET_HASH_CHARS)
@@ -253,6 +258,8 @@ def _payload_problem_row_by_row(payload: dict[str, Any]) -> str | None:
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return f"{key} must be a whole number of at least 0"
+    if not _own_after_ok(payload):
+        return "own_after must be a whole number of at least 0, or null"
     if not _ruleset_hash_ok(payload):
         return f"ruleset_hash must be text of at most {RULESET_HASH_CHARS} characters, or null"
     for key, fields, limits in _SHAPES:
@@ -423,8 +430,10 @@ class Hub:
             return 1
         return int(row[0])
 
-    def _ingest(self, conn: Connection, term: Any, batch: list[dict[str, Any]], now: datetime) -> list[str]:
-        """term: the terminal's row, locked by the caller."""
+    def _ingest(self, conn: Connection, term: Any, batch: list[dict[str, Any]],
+                now: datetime) -> tuple[list[str], int, str]:
+        """Store the batch's new entries; (ids acknowledged, last seq, last hash held
+        after it). term: the terminal's row, locked by the caller."""
         terminal = term.id
         last_seq, last_hash = int(term.last_seq), term.last_hash
         received_at = format_utc(now)
@@ -453,8 +462,13 @@ class Hub:
                                      f"({', '.join(differ)} differ)", 409, "entry_conflict")
                 continue  # a resend: acknowledged again, counted once
             if entry["seq"] != last_seq + 1:
+                # what the hub holds (this request changes nothing): a terminal restored from an
+                # older backup takes its own entries back from there (own_after)
                 raise HubRefused(f"entry seq {entry['seq']} does not follow {last_seq} for terminal {terminal}; "
-                                 "send the outbox in order", 409, "sequence_gap")
+                                 f"the hub holds this terminal's entries up to seq {term.last_seq}: send the "
+                                 "outbox in order, or take them back (own_after) if this terminal was restored "
+                                 "from a backup", 409, "sequence_gap",
+                                 {"last_seq": int(term.last_seq), "last_hash": term.last_hash})
             if entry["prev_hash"] != last_hash or _entry_hash(entry) != entry["hash"]:
                 raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) breaks the terminal's hash chain",
                                  422, "chain_broken")
@@ -477,7 +491,7 @@ class Hub:
             if deltas:
                 add_to_balances(conn, deltas)
         self.metrics.ingested += len(fresh)
-        return ids
+        return ids, last_seq, last_hash
 
     def _upsert_directory(self, conn: Connection, payload: dict[str, Any]) -> None:
         for raw in sorted(payload.get("members") or [], key=lambda r: r["id"]):
@@ -543,6 +557,10 @@ class Hub:
         for key in ("members", "cards", "gift_cards"):
             if len(payload.get(key) or []) > DIRECTORY_ROWS_MAX:
                 raise HubRefused(f"at most {DIRECTORY_ROWS_MAX} {key} per request", 413, "batch_too_large")
+        own_after = payload.get("own_after")
+        if own_after is not None and batch:
+            raise HubRefused("a request that takes this terminal's own entries back (own_after) carries no "
+                             "entries: send them once the terminal has its chain back", 422, "bad_payload")
         cursor = int(payload.get("cursor") or 0)
         directory_rev = int(payload.get("directory_rev") or 0)
         now = self.clock()
@@ -553,7 +571,12 @@ class Hub:
                                        terminals.c.last_seq, terminals.c.last_hash)
                                 .where(terminals.c.id == terminal).with_for_update()).one()
             self._upsert_directory(conn, payload)
-            acked = self._ingest(conn, term, batch, now)
+            acked, last_seq, last_hash = self._ingest(conn, term, batch, now)
+            own = None
+            if own_after is not None:  # a terminal taking its own entries back, after a restore
+                own = conn.execute(select(*_STORED_ENTRY).where(entries.c.terminal_code == terminal,
+                                                                 entries.c.seq > own_after)
+                                   .order_by(entries.c.seq).limit(DOWNSTREAM_ENTRIES_MAX)).all()
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
             down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
             directory, new_rev = directory_changes(conn, directory_rev)
@@ -577,6 +600,9 @@ class Hub:
             "balances": member_balances,
             "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
                                                      **({"toml": toml} if toml is not None else {})},
+            "last_seq": last_seq,
+            "last_hash": last_hash,
+            **({} if own is None else {"own_entries": [dict(zip(ENTRY_FIELDS, r)) for r in own]}),
             "hub_time": hub_time(),
         }
 

@@ -249,3 +249,28 @@ def test_entries_written_in_the_future_or_before_enrolment_are_stored_and_listed
     assert flags[0]["received_at"] == received[ahead["id"]]
     text = CliRunner().invoke(cli, ["--db", hub_url, "reconcile"]).output
     assert "T1#1" in text and "T1#2" in text and "T1#3" not in text and "2 entr(ies) with an implausible time" in text
+
+
+def test_a_terminal_restored_from_an_older_backup_takes_its_own_entries_back(hub, hub_http, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sync.hub import service
+
+    t = Forger(hub, hub_http, "T1", "S1")
+    sent = [t.entry(reason=f"e{i}") for i in range(5)]
+    ok = t.send(entries=sent)
+    assert (ok.json()["last_seq"], ok.json()["last_hash"]) == (5, sent[-1]["hash"])
+    t.seq, t.last_hash = 2, sent[1]["hash"]  # the backup was taken after seq 2; seq 3.. are lost on the till
+    gap = t.send(entries=[t.entry(reason="written after the restore")])
+    assert gap.status_code == 409 and gap.json()["code"] == "sequence_gap"
+    assert (gap.json()["last_seq"], gap.json()["last_hash"]) == (5, sent[-1]["hash"])
+    both = t.post({"own_after": 2, "entries": [t.entry()]})
+    assert both.status_code == 422 and "own_after" in both.json()["detail"]
+    monkeypatch.setattr(service, "DOWNSTREAM_ENTRIES_MAX", 2)  # taken back in pages
+    page = t.post({"own_after": 2})
+    assert page.status_code == 200 and page.json()["own_entries"] == sent[2:4]
+    page = t.post({"own_after": 4})
+    assert page.json()["own_entries"] == sent[4:] and page.json()["last_seq"] == 5
+    assert t.post({"own_after": 5}).json()["own_entries"] == []
+    assert "own_entries" not in t.post({}).json()
+    t.seq, t.last_hash = 5, sent[-1]["hash"]  # the terminal has its chain back, and goes on
+    assert t.send(entries=[t.entry()]).json()["last_seq"] == 6
+    assert t.post({"own_after": -1}).status_code == 422

@@ -104,6 +104,61 @@ def terminals_list(db_url: str) -> None:
         click.echo(f"{t['id']}  store {t['store']}  {state}  last seq {t['last_seq']}  last seen {t['last_seen_at']}")
 
 
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "loyalty-hub"
+
+
+@cli.group()
+def cards() -> None:
+    """The programme's member cards, as the hub checks every number terminals send."""
+
+
+@cards.group("ranges", invoke_without_command=True)
+@click.pass_context
+def cards_ranges(ctx: click.Context) -> None:
+    """Show the member card ranges (none set: only payment cards are refused)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sync.hub.cardranges import range_text
+
+    policy = _hub(ctx.obj).card_policy()
+    if not policy.ranges:
+        click.echo("no member card ranges set: every number but a payment card's is taken")
+    for r in policy.ranges:
+        click.echo(range_text(r))
+
+
+@cards_ranges.command("set")
+@click.argument("specs", nargs=-1, required=True, metavar="PREFIX:LENGTHS[:luhn]...")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who sets them (audited).")
+@click.pass_obj
+def cards_ranges_set(db_url: str, specs: tuple[str, ...], by: str) -> None:
+    """Replace the member card ranges, e.g. `6395:16 77:10,12:luhn` (lengths separated by
+    commas, `luhn`: the last digit is a Luhn check digit). Cards terminals send from then
+    on must lie in one of them; `loyalty-hub verify` lists stored cards that do not."""
+    from sync.hub.cardranges import parse_ranges, range_text
+
+    policy = parse_ranges(specs)
+    _hub(db_url).set_card_ranges(policy, by)
+    click.echo("member card ranges: " + " ".join(range_text(r) for r in policy.ranges))
+
+
+@cards_ranges.command("clear")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who clears them (audited).")
+@click.pass_obj
+def cards_ranges_clear(db_url: str, by: str) -> None:
+    """Remove every range: only payment card numbers are refused."""
+    from ledger.cardpolicy import CardPolicy
+
+    _hub(db_url).set_card_ranges(CardPolicy(()), by)
+    click.echo("no member card ranges set: every number but a payment card's is taken")
+
+
 @cli.group()
 def rules() -> None:
     """Publish the loyalty table to every terminal."""

@@ -179,3 +179,13 @@ audit = Table(
     Column("detail", Text, nullable=False),  # JSON: what changed
 )
 Index("ix_audit_target", audit.c.target)
+
+# The programme's member card ranges (ledger.cardpolicy.CardRange), set by head
+# office with `loyalty-hub cards ranges set`; none: only payment cards are refused.
+card_ranges = Table(
+    "card_ranges", metadata,
+    Column("position", Integer, primary_key=True),
+    Column("prefix", String(32), nullable=False),
+    Column("lengths", String(100), nullable=False),  # "16" or "10,12"
+    Column("luhn", Boolean, nullable=False),
+)

@@ -24,17 +24,26 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
+from ledger.cardpolicy import CardPolicy, CardRange, mask
 from ledger.chain import HASHED_FIELDS, entry_hash
 from ledger.timefmt import format_utc, parse_utc
 from sync import signing
 from sync.errors import HubRefused
 from sync.hub.db import dialect_insert
-from sync.hub.entitlement import check_balance, check_entry_bounds
+from sync.hub.cardranges import range_text
+from sync.hub.entitlement import (
+    PAYMENT_ONLY,
+    check_balance,
+    check_card_number,
+    check_entry_bounds,
+    check_gift_card_number,
+)
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     HUB_TERMINAL,
     audit,
     balances,
+    card_ranges,
     cards,
     counters,
     enrolment_codes,
@@ -455,6 +464,10 @@ class Hub:
                     or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
                 raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
             check_entry_bounds(entry)
+            if entry["card_number"] is not None:
+                check_card_number(PAYMENT_ONLY, entry["card_number"], f"entry {entry['id']}")
+            if entry["gift_card_number"] is not None:
+                check_gift_card_number(entry["gift_card_number"], f"entry {entry['id']}")
             if entry["id"] in known:
                 differ = resend_differs(known[entry["id"]], _ENTRY_VALUES(entry))
                 if differ:  # every field, not only the hash: a hash is only what the sender claims
@@ -494,6 +507,7 @@ class Hub:
         return ids, last_seq, last_hash
 
     def _upsert_directory(self, conn: Connection, payload: dict[str, Any]) -> None:
+        policy: CardPolicy | None = None  # read once, and only if a new card comes
         for raw in sorted(payload.get("members") or [], key=lambda r: r["id"]):
             row = {k: raw.get(k) for k in MEMBER_FIELDS}
             current = conn.execute(select(members).where(members.c.id == row["id"]).with_for_update()).one_or_none()
@@ -505,8 +519,14 @@ class Hub:
                                      rev=self._next_rev(conn)))
         for raw in sorted(payload.get("cards") or [], key=lambda r: r["number"]):
             row = {k: raw.get(k) for k in CARD_FIELDS}
+            where = f"card {mask(row['number'])}"
+            check_card_number(PAYMENT_ONLY, row["number"], where)  # before anything is read by it
+            if row["replaced_by"] is not None:
+                check_card_number(PAYMENT_ONLY, row["replaced_by"], f"{where}: its replacement")
             current = conn.execute(select(cards).where(cards.c.number == row["number"]).with_for_update()).one_or_none()
-            if current is None:
+            if current is None:  # a number new to the hub: the programme's ranges too
+                policy = policy or self._card_policy(conn)
+                check_card_number(policy, row["number"], where)
                 conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
                 continue
             mine, theirs = STATUS_RANK.get(current.status, 0), STATUS_RANK.get(row["status"], 0)
@@ -518,6 +538,7 @@ class Hub:
                                      rev=self._next_rev(conn)))
         for raw in payload.get("gift_cards") or []:
             row = {k: raw.get(k) for k in GIFT_FIELDS}
+            check_gift_card_number(row["number"], "a gift card")
             if conn.execute(select(gift_cards.c.number).where(gift_cards.c.number == row["number"])).first() is None:
                 conn.execute(insert(gift_cards).values(**row, rev=self._next_rev(conn)))
 
@@ -623,6 +644,31 @@ class Hub:
                                                        published_at=format_utc(self.clock()))
                                .returning(rulesets.c.version)).one()
         return int(row[0]), ruleset.hash
+
+    # -- the programme's member card ranges -------------------------------------------
+
+    def _card_policy(self, conn: Connection) -> CardPolicy:
+        rows = conn.execute(select(card_ranges).order_by(card_ranges.c.position)).all()
+        return CardPolicy(tuple(CardRange(r.prefix, tuple(int(x) for x in r.lengths.split(",")), bool(r.luhn))
+                                for r in rows))
+
+    def card_policy(self) -> CardPolicy:
+        with self.engine.connect() as conn:
+            return self._card_policy(conn)
+
+    def set_card_ranges(self, policy: CardPolicy, by: str) -> None:
+        """Replace the member card ranges (none: only payment cards are refused). Cards
+        the hub already holds are not checked again at sync; `loyalty-hub verify` lists
+        those outside the new ranges."""
+        with self.engine.begin() as conn:
+            before = [range_text(r) for r in self._card_policy(conn).ranges]
+            conn.execute(card_ranges.delete())
+            if policy.ranges:
+                conn.execute(insert(card_ranges), [
+                    {"position": i, "prefix": r.prefix, "lengths": ",".join(map(str, r.lengths)), "luhn": r.luhn}
+                    for i, r in enumerate(policy.ranges, 1)])
+            record(conn, self.clock(), by, "cards.ranges", "card_ranges", before=before,
+                   after=[range_text(r) for r in policy.ranges])
 
     def reconcile(self) -> list[dict[str, Any]]:
         """Members whose balance across every terminal went below zero (offline

@@ -274,3 +274,75 @@ def test_a_terminal_restored_from_an_older_backup_takes_its_own_entries_back(hub
     t.seq, t.last_hash = 5, sent[-1]["hash"]  # the terminal has its chain back, and goes on
     assert t.send(entries=[t.entry()]).json()["last_seq"] == 6
     assert t.post({"own_after": -1}).status_code == 422
+
+
+VISA = "4111111111111111"  # a test Visa number: Luhn-valid, 16 digits
+SHETAB = "6037991234567893"  # Shetab (Iranian bank) prefix 603799, Luhn-valid
+
+
+def _luhn_digit(body: str) -> str:
+    from ledger.cardpolicy import luhn_ok
+
+    return next(d for d in "0123456789" if luhn_ok(body + d))
+
+
+def test_a_bank_card_number_from_a_terminal_with_an_old_config_is_refused_masked_and_never_stored(
+        hub, hub_http, hub_url, caplog) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select, text
+
+    from ledger.cardpolicy import payment_network
+    from sync.hub.schema import cards, gift_cards
+
+    assert payment_network(VISA) == "Visa" and payment_network(SHETAB) == "Shetab"
+    t = Forger(hub, hub_http, "T1", "S1")
+    assert t.send(members=[member_row("m1", "S1")], cards=[card_row("6395000000000001", "m1")]).status_code == 200
+    attempts = [
+        {"cards": [card_row(VISA, "m1")]},
+        {"cards": [card_row(SHETAB, "m1")]},
+        {"cards": [card_row("6395000000000001", "m1", status="replaced", replaced_by=VISA)]},
+        {"gift_cards": [gift_row(VISA)]},
+        {"entries": [t.entry(member_id="m1", kind="earn", points=5, amount=100, card_number=VISA)]},
+        {"entries": [t.entry(kind="gift_load", amount=100, gift_card_number=SHETAB)]},
+    ]
+    for payload in attempts:
+        r = t.send(**payload)
+        assert r.status_code == 422 and r.json()["code"] == "bank_card", r.text
+        assert VISA not in r.text and SHETAB not in r.text
+        assert ("411111******1111" in r.text) or ("603799******7893" in r.text)
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(cards.c.number)).scalars().all() == ["6395000000000001"]
+        assert conn.execute(select(gift_cards.c.number)).scalars().all() == []
+        dump = " ".join(str(v) for table in ("entries", "audit", "cards", "gift_cards")
+                        for row in conn.execute(text(f"SELECT * FROM {table}")) for v in row)
+    assert VISA not in dump and SHETAB not in dump
+    assert VISA not in caplog.text and SHETAB not in caplog.text
+
+
+def test_head_office_sets_the_card_ranges_and_the_hub_applies_them(hub, hub_http, hub_url) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from sync.hub.cli import cli
+
+    run = CliRunner()
+    shown = run.invoke(cli, ["--db", hub_url, "cards", "ranges"])
+    assert shown.exit_code == 0 and "no member card ranges set" in shown.output
+    t = Forger(hub, hub_http, "T1", "S1")
+    assert t.send(members=[member_row("m1", "S1")], cards=[card_row("5550001", "m1")]).status_code == 200  # any
+    refused = run.invoke(cli, ["--db", hub_url, "cards", "ranges", "set", "4111:16"])
+    assert refused.exit_code == 1 and "Visa" in refused.output
+    done = run.invoke(cli, ["--db", hub_url, "cards", "ranges", "set", "6395:16", "77:10,12:luhn", "--by", "hq"])
+    assert done.exit_code == 0, done.output
+    assert run.invoke(cli, ["--db", hub_url, "cards", "ranges"]).output.split() == ["6395:16", "77:10,12:luhn"]
+    good_77 = "77" + "1234567"
+    good_77 += _luhn_digit(good_77)
+    bad_77 = good_77[:-1] + str((int(good_77[-1]) + 1) % 10)
+    ok = t.send(cards=[card_row("6395000000000002", "m1"), card_row(good_77, "m1")])
+    assert ok.status_code == 200, ok.text
+    for number in ("5550002", bad_77, "639500000000003"):
+        r = t.send(cards=[card_row(number, "m1")])
+        assert r.status_code == 422 and r.json()["code"] == "card_out_of_range", r.text
+    # a card the hub held before the ranges were set is not refused for it: blocking it still works
+    blocked = t.send(cards=[card_row("5550001", "m1", status="blocked", status_changed_at=now_text())])
+    assert blocked.status_code == 200, blocked.text
+    assert run.invoke(cli, ["--db", hub_url, "cards", "ranges", "clear"]).exit_code == 0
+    assert t.send(cards=[card_row("5550003", "m1")]).status_code == 200

@@ -32,11 +32,16 @@ from sync.errors import HubRefused
 from sync.hub.db import dialect_insert
 from sync.hub.cardranges import range_text
 from sync.hub.entitlement import (
+    MEMBER_EDITABLE,
     PAYMENT_ONLY,
+    STATUS_RANK,  # noqa: F401  (sync.client reads the card status order from here)
+    card_change,
     check_balance,
     check_card_number,
-    check_entry_bounds,
+    check_entry,
+    check_entry_references,
     check_gift_card_number,
+    member_change,
 )
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
@@ -75,8 +80,6 @@ MEMBER_FIELDS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "s
 CARD_FIELDS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
                "status_changed_at", "status_reason")
 GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
-# When two branches changed a card, the more final status wins.
-STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
 
 
 def _now() -> datetime:
@@ -455,6 +458,7 @@ class Hub:
         known = {r[0]: tuple(r) for r in conn.execute(select(*_STORED_ENTRY)
                                                        .where(entries.c.id.in_(resent)))} if resent else {}
         fresh: list[tuple[Any, ...]] = []
+        fresh_entries: list[dict[str, Any]] = []
         deltas: dict[str, int] = {}
         for entry in batch:  # shape already checked by _payload_problem
             if entry["terminal_code"] != terminal:
@@ -463,7 +467,7 @@ class Hub:
             if not isinstance(entry["seq"], int) or not isinstance(entry["points"], int) \
                     or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
                 raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
-            check_entry_bounds(entry)
+            check_entry(entry)
             if entry["card_number"] is not None:
                 check_card_number(PAYMENT_ONLY, entry["card_number"], f"entry {entry['id']}")
             if entry["gift_card_number"] is not None:
@@ -486,6 +490,7 @@ class Hub:
                 raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) breaks the terminal's hash chain",
                                  422, "chain_broken")
             fresh.append(_ENTRY_VALUES(entry) + (received_at,))  # no stray keys reach the insert
+            fresh_entries.append(entry)
             last_seq, last_hash = entry["seq"], entry["hash"]
             created = entry["created_at"]
             if not early <= created <= future:  # (the ledger's time text sorts as the time)
@@ -495,6 +500,7 @@ class Hub:
             if entry["member_id"] and entry["points"]:
                 deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
         if fresh:
+            self._check_references(conn, fresh_entries)
             hold_ingest_order(conn)  # until commit: ingest ids become visible in order
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
@@ -506,41 +512,82 @@ class Hub:
         self.metrics.ingested += len(fresh)
         return ids, last_seq, last_hash
 
-    def _upsert_directory(self, conn: Connection, payload: dict[str, Any]) -> None:
-        policy: CardPolicy | None = None  # read once, and only if a new card comes
+    def _check_references(self, conn: Connection, fresh: list[dict[str, Any]]) -> None:
+        """The members, cards and gift cards new entries name exist at the hub (this
+        request's own are stored by now): one query each, only for what is named."""
+        member_ids = {e["member_id"] for e in fresh} - {None}
+        numbers = {e["card_number"] for e in fresh} - {None}
+        gifts = {e["gift_card_number"] for e in fresh} - {None}
+        members_held = set(conn.execute(select(members.c.id).where(members.c.id.in_(member_ids))).scalars()) \
+            if member_ids else set()
+        cards_held = dict(conn.execute(select(cards.c.number, cards.c.member_id)
+                                       .where(cards.c.number.in_(numbers))).all()) if numbers else {}
+        gifts_held = set(conn.execute(select(gift_cards.c.number).where(gift_cards.c.number.in_(gifts)))
+                         .scalars()) if gifts else set()
+        if numbers or not (member_ids <= members_held and gifts <= gifts_held):  # else all is there
+            check_entry_references(fresh, members_held, gifts_held, cards_held)
+
+    def _upsert_directory(self, conn: Connection, term: Any, payload: dict[str, Any], now: datetime) -> None:
+        """Members, cards and gift cards of the request, as far as the terminal may write
+        them (entitlement.py); each change audited. Rows are locked in key order."""
+        terminal, store, at = term.id, term.store, format_utc(now)
+        changes: list[dict[str, Any]] = []
+
+        def audited(action: str, target: str, **detail: Any) -> None:
+            changes.append({"at": at, "actor": terminal, "action": action, "target": target[:64],
+                            "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)})
+
         for raw in sorted(payload.get("members") or [], key=lambda r: r["id"]):
             row = {k: raw.get(k) for k in MEMBER_FIELDS}
             current = conn.execute(select(members).where(members.c.id == row["id"]).with_for_update()).one_or_none()
-            if current is None:
+            changed = member_change(terminal, store, None if current is None else current._mapping, row)
+            if changed is None:
                 conn.execute(insert(members).values(**row, rev=self._next_rev(conn)))
-            elif any(getattr(current, k) != row[k] for k in ("name", "mobile", "birth_date", "segment")):
+                audited("member.enrol", row["id"], store=row["store_code"])
+            elif changed:
                 conn.execute(update(members).where(members.c.id == row["id"])
-                             .values(**{k: row[k] for k in ("name", "mobile", "birth_date", "segment")},
-                                     rev=self._next_rev(conn)))
-        for raw in sorted(payload.get("cards") or [], key=lambda r: r["number"]):
-            row = {k: raw.get(k) for k in CARD_FIELDS}
-            where = f"card {mask(row['number'])}"
-            check_card_number(PAYMENT_ONLY, row["number"], where)  # before anything is read by it
+                             .values(**{k: row[k] for k in MEMBER_EDITABLE}, rev=self._next_rev(conn)))
+                audited("member.change", row["id"], **{k: [getattr(current, k), row[k]] for k in changed})
+        card_rows = sorted(({k: raw.get(k) for k in CARD_FIELDS} for raw in payload.get("cards") or []),
+                           key=lambda r: r["number"])
+        for row in card_rows:  # a payment card is refused before anything is looked up by it
+            check_card_number(PAYMENT_ONLY, row["number"], "a card")
             if row["replaced_by"] is not None:
-                check_card_number(PAYMENT_ONLY, row["replaced_by"], f"{where}: its replacement")
-            current = conn.execute(select(cards).where(cards.c.number == row["number"]).with_for_update()).one_or_none()
-            if current is None:  # a number new to the hub: the programme's ranges too
-                policy = policy or self._card_policy(conn)
-                check_card_number(policy, row["number"], where)
-                conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
-                continue
-            mine, theirs = STATUS_RANK.get(current.status, 0), STATUS_RANK.get(row["status"], 0)
-            newer = (row["status_changed_at"] or "") > (current.status_changed_at or "")
-            if theirs > mine or (theirs == mine and newer and row["status"] != current.status):
-                conn.execute(update(cards).where(cards.c.number == row["number"])
-                             .values(status=row["status"], replaced_by=row["replaced_by"],
-                                     status_changed_at=row["status_changed_at"], status_reason=row["status_reason"],
-                                     rev=self._next_rev(conn)))
-        for raw in payload.get("gift_cards") or []:
+                check_card_number(PAYMENT_ONLY, row["replaced_by"], f"card {mask(row['number'])}: its replacement")
+        if card_rows:
+            request_cards = {r["number"]: r for r in card_rows}
+            named = set(request_cards) | {r["replaced_by"] for r in card_rows if r["replaced_by"] is not None}
+            held = dict(conn.execute(select(cards.c.number, cards.c.member_id).where(cards.c.number.in_(named))).all())
+            # a member's store never changes and members are never removed: read without locks
+            stores_of = dict(conn.execute(select(members.c.id, members.c.store_code).where(
+                members.c.id.in_({r["member_id"] for r in card_rows if r["member_id"] is not None}))).all())
+            policy: CardPolicy | None = None  # read once, and only if a new card comes
+            for row in card_rows:
+                current = conn.execute(select(cards).where(cards.c.number == row["number"])
+                                       .with_for_update()).one_or_none()
+                what = card_change(terminal, store, None if current is None else current._mapping, row,
+                                   stores_of.get(row["member_id"]), request_cards, held)
+                if what == "issue":  # a number new to the hub: the programme's ranges too
+                    policy = policy or self._card_policy(conn)
+                    check_card_number(policy, row["number"], "a new card")
+                    conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
+                    audited("card.issue", row["number"], member_id=row["member_id"], status=row["status"])
+                elif what == "status":
+                    conn.execute(update(cards).where(cards.c.number == row["number"])
+                                 .values(status=row["status"], replaced_by=row["replaced_by"],
+                                         status_changed_at=row["status_changed_at"],
+                                         status_reason=row["status_reason"], rev=self._next_rev(conn)))
+                    audited("card.status", row["number"], member_id=current.member_id,  # type: ignore[union-attr]
+                            status=[current.status, row["status"]],  # type: ignore[union-attr]
+                            replaced_by=row["replaced_by"], reason=row["status_reason"])
+        for raw in sorted(payload.get("gift_cards") or [], key=lambda r: r["number"]):
             row = {k: raw.get(k) for k in GIFT_FIELDS}
             check_gift_card_number(row["number"], "a gift card")
             if conn.execute(select(gift_cards.c.number).where(gift_cards.c.number == row["number"])).first() is None:
                 conn.execute(insert(gift_cards).values(**row, rev=self._next_rev(conn)))
+                audited("gift_card.issue", row["number"], status=row["status"])
+        if changes:
+            conn.execute(insert(audit), changes)
 
     def sync_body(self, terminal: str, body: bytes) -> dict[str, Any]:
         """Hub.sync on a request body as received. orjson reads an integer beyond 64
@@ -591,7 +638,7 @@ class Hub:
             term = conn.execute(select(terminals.c.id, terminals.c.store, terminals.c.created_at,
                                        terminals.c.last_seq, terminals.c.last_hash)
                                 .where(terminals.c.id == terminal).with_for_update()).one()
-            self._upsert_directory(conn, payload)
+            self._upsert_directory(conn, term, payload, now)
             acked, last_seq, last_hash = self._ingest(conn, term, batch, now)
             own = None
             if own_after is not None:  # a terminal taking its own entries back, after a restore

@@ -346,3 +346,108 @@ def test_head_office_sets_the_card_ranges_and_the_hub_applies_them(hub, hub_http
     assert blocked.status_code == 200, blocked.text
     assert run.invoke(cli, ["--db", hub_url, "cards", "ranges", "clear"]).exit_code == 0
     assert t.send(cards=[card_row("5550003", "m1")]).status_code == 200
+
+
+def _audit(hub) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sync.hub.schema import audit
+
+    with hub.engine.connect() as conn:  # (enrolments left out)
+        return [tuple(r) for r in conn.execute(select(audit.c.actor, audit.c.action, audit.c.target)
+                                               .where(audit.c.action.not_like("terminal.%")).order_by(audit.c.id))]
+
+
+def _stores(hub, hub_http):  # type: ignore[no-untyped-def]
+    """TA of store S1 with member m1 (card C1) and m2 (card C2); TB of store S2."""
+    ta, tb = Forger(hub, hub_http, "TA", "S1"), Forger(hub, hub_http, "TB", "S2")
+    r = ta.send(members=[member_row("m1", "S1"), member_row("m2", "S1", mobile="09120000002")],
+                cards=[card_row(C1, "m1"), card_row(C2, "m2")])
+    assert r.status_code == 200, r.text
+    return ta, tb
+
+
+C1, C2, C9 = "6395000000000001", "6395000000000002", "6395000000000009"
+
+
+def test_a_terminal_writes_entries_only_for_members_and_cards_the_hub_knows(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    from sync.hub.schema import balances, entries
+
+    ta, tb = _stores(hub, hub_http)
+    for fields, code in (({"member_id": "nobody"}, "unknown_member"),
+                         ({"kind": "gift_load", "points": 0, "amount": 5, "gift_card_number": "GIFT0001"}, "unknown_gift_card"),
+                         ({"member_id": "m1", "card_number": C9}, "unknown_card"),
+                         ({"member_id": "m1", "card_number": C2}, "card_mismatch")):
+        r = tb.send(entries=[tb.entry(**({"kind": "earn", "points": 1_000_000} | fields))])
+        assert r.status_code == 422 and r.json()["code"] == code, r.text
+    assert _count(hub, entries) == 0 and _count(hub, balances) == 0
+    # what the same request enrols or issues, it may write entries for
+    ok = tb.send(members=[member_row("m3", "S2")], gift_cards=[gift_row("GIFT0001")],
+                 entries=[tb.entry(member_id="m3", kind="bonus", points=50),
+                          tb.entry(kind="gift_load", amount=5, gift_card_number="GIFT0001"),
+                          tb.entry(member_id="m1", card_number=C1, kind="earn", points=10, amount=100_000)])
+    assert ok.status_code == 200, ok.text  # a visiting member of S1 earns at S2's till
+
+
+@pytest.mark.parametrize("fields", [
+    {"kind": "gift", "points": 0}, {"kind": "earn", "points": -5}, {"kind": "bonus", "points": -1},
+    {"kind": "redeem", "points": 5}, {"kind": "expire", "points": 1}, {"kind": "gift_load", "points": 7},
+    {"kind": "gift_spend", "amount": 9, "points": 0}, {"kind": "tier", "points": 3}, {"kind": "earn", "amount": -1},
+])
+def test_entry_kinds_and_signs_that_make_no_sense_are_refused(hub, hub_http, fields: dict) -> None:  # type: ignore[no-untyped-def]
+    t = Forger(hub, hub_http, "T1", "S1")
+    assert t.send(members=[member_row("m1", "S1")]).status_code == 200
+    r = t.send(entries=[t.entry(member_id="m1", **fields)])
+    assert r.status_code == 422 and r.json()["code"] == "bad_entry", r.text
+
+
+def test_a_terminal_of_s2_cannot_enrol_for_s1_nor_rewrite_an_s1_members_name_and_mobile(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sync.hub.schema import members
+
+    ta, tb = _stores(hub, hub_http)
+    r = tb.send(members=[member_row("m9", "S1")])
+    assert r.status_code == 403 and r.json()["code"] == "not_entitled" and "m9" in r.json()["detail"]
+    hijack = member_row("m1", "S1", name="Mallory", mobile="09359999999")
+    r = tb.send(members=[hijack], entries=[tb.entry()])
+    assert r.status_code == 403 and r.json()["code"] == "not_entitled" and "m1" in r.json()["detail"]
+    assert "name, mobile" in r.json()["detail"]
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(members.c.name, members.c.mobile).where(members.c.id == "m1")).one() == \
+            ("Sara", "09120000001")
+    assert tb.send(members=[member_row("m1", "S1")]).status_code == 200  # an unchanged copy: nothing to refuse
+    assert ta.send(members=[member_row("m1", "S1", name="Sara K.")]).status_code == 200  # its own store may
+    assert ("TA", "member.change", "m1") in _audit(hub) and not [a for a in _audit(hub) if a[0] == "TB"]
+
+
+def test_a_terminal_of_s2_cannot_issue_move_or_unblock_s1s_cards_but_may_block_or_replace_them(hub, hub_http) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sync.hub.schema import cards
+
+    ta, tb = _stores(hub, hub_http)
+
+    def card(number: str) -> tuple[str, str, str | None]:
+        with hub.engine.connect() as conn:
+            return tuple(conn.execute(select(cards.c.member_id, cards.c.status, cards.c.replaced_by)
+                                      .where(cards.c.number == number)).one())  # type: ignore[return-value]
+
+    for payload in ({"cards": [card_row(C9, "m1")]},  # a second card for S1's member
+                    {"cards": [card_row(C1, "m2")]},  # m1's card moved to m2
+                    {"cards": [card_row(C1, "m1", status="replaced", replaced_by=C2, status_changed_at=now_text())]},
+                    {"cards": [card_row(C1, "m1", status="replaced", replaced_by=C9, status_changed_at=now_text()),
+                               card_row(C9, "m2")]}):  # "replaced" by a card of another member
+        r = tb.send(**payload)
+        assert r.status_code == 403 and r.json()["code"] == "not_entitled", (payload, r.text)
+    assert card(C1) == ("m1", "active", None) and card(C2) == ("m2", "active", None)
+    # what a branch really does for a visiting customer: block the card, then replace it
+    assert tb.send(cards=[card_row(C1, "m1", status="blocked", status_changed_at=now_text())]).status_code == 200
+    assert tb.send(cards=[card_row(C1, "m1", status="active", status_changed_at=now_text(seconds=5))]).status_code == 200
+    assert card(C1)[1] == "blocked"  # "active" never wins over a block
+    r = tb.send(cards=[card_row(C1, "m1", status="replaced", replaced_by=C9, status_changed_at=now_text()),
+                       card_row(C9, "m1")])
+    assert r.status_code == 200, r.text
+    assert card(C1) == ("m1", "replaced", C9) and card(C9) == ("m1", "active", None)
+    trail = [a for a in _audit(hub) if a[0] == "TB"]
+    assert trail == [("TB", "card.status", C1), ("TB", "card.status", C1), ("TB", "card.issue", C9)]

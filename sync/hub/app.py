@@ -134,6 +134,9 @@ def create_hub_app(hub: Hub) -> FastAPI:
             "# HELP loyalty_hub_batches_total Sync requests answered.",
             "# TYPE loyalty_hub_batches_total counter",
             f"loyalty_hub_batches_total {m.batches}",
+            "# HELP loyalty_hub_adjustments_held_total Manual adjustments held above a terminal's daily limit.",
+            "# TYPE loyalty_hub_adjustments_held_total counter",
+            f"loyalty_hub_adjustments_held_total {m.held}",
             "# HELP loyalty_hub_refused_requests_total Requests refused, by reason.",
             "# TYPE loyalty_hub_refused_requests_total counter",
         ]

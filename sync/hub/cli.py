@@ -72,6 +72,15 @@ def serve(db_url: str, host: str, port: int, workers: int, tls_cert: str | None,
                 ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
 
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "loyalty-hub"
+
+
 @cli.group()
 def terminals() -> None:
     """Enrol, list and revoke terminals."""
@@ -96,6 +105,19 @@ def terminals_revoke(db_url: str, terminal_id: str) -> None:
     click.echo(f"terminal {terminal_id} revoked")
 
 
+@terminals.command("limit")
+@click.argument("terminal_id")
+@click.option("--adjust-points-per-day", "points", type=click.IntRange(0), required=True,
+              help="Points of manual adjustments (either way) the terminal makes a day before the rest are held.")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who sets it (audited).")
+@click.pass_obj
+def terminals_limit(db_url: str, terminal_id: str, points: int, by: str) -> None:
+    """Set TERMINAL_ID's daily limit of manual adjustments; above it they are held for
+    approval (loyalty-hub adjustments)."""
+    _hub(db_url).set_adjust_limit(terminal_id, points, by)
+    click.echo(f"terminal {terminal_id}: manual adjustments above {points} points a day are held")
+
+
 @terminals.command("list")
 @click.pass_obj
 def terminals_list(db_url: str) -> None:
@@ -104,13 +126,53 @@ def terminals_list(db_url: str) -> None:
         click.echo(f"{t['id']}  store {t['store']}  {state}  last seq {t['last_seq']}  last seen {t['last_seen_at']}")
 
 
-def _operator() -> str:
-    import getpass
+@cli.group()
+def adjustments() -> None:
+    """Manual adjustments held above their terminal's daily limit: approve or reject them."""
 
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container)
-        return "loyalty-hub"
+
+@adjustments.command("list")
+@click.option("--all", "everything", is_flag=True, help="Decided ones too.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def adjustments_list(db_url: str, everything: bool, as_json: bool) -> None:
+    """Held adjustments: their points reach no balance until approved."""
+    rows = _hub(db_url).adjustments(everything)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        decided = "" if r["status"] == "held" else f"  {r['status']} by {r['decided_by']}: {r['decision_reason']}"
+        click.echo(f"#{r['id']}  {r['held_at']}  {r['terminal_code']}#{r['seq']} by {r['actor']}  member "
+                   f"{r['member_id']}  {r['points']:+} points  ({r['reason'] or 'no reason given'}){decided}")
+    click.echo(f"{sum(r['status'] == 'held' for r in rows)} adjustment(s) held")
+
+
+def _decide(db_url: str, held_id: int, approve: bool, by: str, reason: str) -> None:
+    row = _hub(db_url).decide_adjustment(held_id, approve, by, reason)
+    gave = f"; the hub's chain gives member {row['member_id']} {row['points']:+} points" if approve else \
+        "; nothing more is written"
+    click.echo(f"adjustment #{held_id} {row['status']}{gave}")
+
+
+@adjustments.command("approve")
+@click.argument("held_id", type=int, metavar="ID")
+@click.option("--by", required=True, help="Who approves it (written as the entry's actor).")
+@click.option("--reason", required=True, help="Why (written into the entry and the audit).")
+@click.pass_obj
+def adjustments_approve(db_url: str, held_id: int, by: str, reason: str) -> None:
+    """Give the member the held points: an entry of the hub's own chain, sent to every terminal."""
+    _decide(db_url, held_id, True, by, reason)
+
+
+@adjustments.command("reject")
+@click.argument("held_id", type=int, metavar="ID")
+@click.option("--by", required=True, help="Who rejects it.")
+@click.option("--reason", required=True, help="Why (audited).")
+@click.pass_obj
+def adjustments_reject(db_url: str, held_id: int, by: str, reason: str) -> None:
+    """Keep the held points cancelled; only the decision is recorded."""
+    _decide(db_url, held_id, False, by, reason)
 
 
 @cli.group()

@@ -46,6 +46,10 @@ ENTRY_AMOUNT_MAX = 10**15  # Rial, either sign, in one entry
 BALANCE_POINTS_MAX = 10**15  # points, either sign, in one member's balance
 
 
+# Manual adjustments (`adjust` entries) one terminal makes in a day (the stores' date),
+# in points either way, before the rest that day are held for approval; a terminal's
+# own limit is set with `loyalty-hub terminals limit`.
+ADJUST_POINTS_PER_DAY_DEFAULT = 50_000
 MEMBER_EDITABLE = ("name", "mobile", "birth_date", "segment")  # what a change of a member may touch
 # When two branches changed a card, the more final status wins.
 STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
@@ -81,9 +85,21 @@ def _sign_ok(value: int, sign: int | None) -> bool:
     return sign is None or (value >= 0 if sign > 0 else value <= 0 if sign < 0 else value == 0)
 
 
+def _span(sign: int | None, bound: int) -> tuple[int, int]:
+    return (0 if sign is not None and sign >= 0 else -bound, 0 if sign is not None and sign <= 0 else bound)
+
+
+# kind -> (lowest points, highest points, lowest amount, highest amount): signs and bounds in one
+_ENTRY_SPANS = {kind: _span(p, ENTRY_POINTS_MAX) + _span(a, ENTRY_AMOUNT_MAX) for kind, (p, a) in ENTRY_SIGNS.items()}
+
+
 def check_entry(entry: dict[str, Any]) -> None:
     """An entry's kind, the signs of its points and amount, and their bounds (the
-    values are whole numbers, already checked)."""
+    values are whole numbers, already checked). Run on every entry of every batch:
+    one lookup and two comparisons when all is well; the wording when it is not."""
+    span = _ENTRY_SPANS.get(entry["kind"])
+    if span is not None and span[0] <= entry["points"] <= span[1] and span[2] <= entry["amount"] <= span[3]:
+        return
     signs = ENTRY_SIGNS.get(entry["kind"])
     if signs is None:
         raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) is of kind {entry['kind']!r}; the ledger's kinds "
@@ -240,3 +256,20 @@ def check_entry_references(fresh: Iterable[Mapping[str, Any]], members_held: set
             if e["member_id"] is not None and owner != e["member_id"]:
                 raise HubRefused(f"{where} is for member {e['member_id']} but names card {mask(e['card_number'])} of "
                                  f"member {owner}", 422, "card_mismatch")
+
+
+# -- manual adjustments ------------------------------------------------------------------
+
+def split_adjustments(fresh: Iterable[Mapping[str, Any]], limit: int, used: int) -> tuple[list[Mapping[str, Any]], int]:
+    """The adjustments among new entries (in order) that go past the day's limit, given
+    the points already used today; and the points used after those taken. An
+    adjustment that does not fit is held whole; a smaller one after it may still fit."""
+    held = []
+    for e in fresh:
+        if e["kind"] == "adjust" and e["member_id"] is not None and e["points"]:
+            size = abs(e["points"])
+            if used + size <= limit:
+                used += size
+            else:
+                held.append(e)
+    return held, used

@@ -53,6 +53,11 @@ terminals = Table(
     Column("last_seen_at", TIME, nullable=True),
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("last_hash", String(64), nullable=False, default=""),
+    # manual adjustments: this terminal's daily limit in points (null: the hub's
+    # default), and how many points of them it made on `adjust_day` (the stores' date)
+    Column("adjust_points_per_day", BigInteger, nullable=True),
+    Column("adjust_day", String(10), nullable=True),
+    Column("adjust_used", BigInteger, nullable=False, server_default="0"),
 )
 
 enrolment_codes = Table(
@@ -189,3 +194,27 @@ card_ranges = Table(
     Column("lengths", String(100), nullable=False),  # "16" or "10,12"
     Column("luhn", Boolean, nullable=False),
 )
+
+# Manual adjustments above their terminal's daily limit: stored (the chain stays
+# whole) and cancelled at once by an entry of the hub's own chain (`hold_entry_id`),
+# until someone approves them (the hub then gives the points: `release_entry_id`) or
+# rejects them (nothing more is written).
+held_adjustments = Table(
+    "held_adjustments", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("entry_id", String(36), nullable=False, unique=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("reason", String(200), nullable=True),  # the terminal's
+    Column("actor", String(64), nullable=False),  # who made it at the terminal
+    Column("held_at", TIME, nullable=False),
+    Column("hold_entry_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),  # held | approved | rejected
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", TIME, nullable=True),
+    Column("decision_reason", String(200), nullable=True),
+    Column("release_entry_id", String(36), nullable=True),
+)
+Index("ix_held_adjustments_status", held_adjustments.c.status)

@@ -26,12 +26,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ledger.cardpolicy import CardPolicy, CardRange, mask
 from ledger.chain import HASHED_FIELDS, entry_hash
-from ledger.timefmt import format_utc, parse_utc
+from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 from sync import signing
 from sync.errors import HubRefused
 from sync.hub.db import dialect_insert
 from sync.hub.cardranges import range_text
 from sync.hub.entitlement import (
+    ADJUST_POINTS_PER_DAY_DEFAULT,
+    ENTRY_POINTS_MAX,
     MEMBER_EDITABLE,
     PAYMENT_ONLY,
     STATUS_RANK,  # noqa: F401  (sync.client reads the card status order from here)
@@ -42,7 +44,9 @@ from sync.hub.entitlement import (
     check_entry_references,
     check_gift_card_number,
     member_change,
+    split_adjustments,
 )
+from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     HUB_TERMINAL,
@@ -55,6 +59,7 @@ from sync.hub.schema import (
     entries,
     entry_time_flags,
     gift_cards,
+    held_adjustments,
     members,
     nonces,
     rulesets,
@@ -99,6 +104,29 @@ def record(conn: Connection, at: datetime, actor: str, action: str, target: str,
     """One row of the audit table, in the caller's transaction."""
     conn.execute(insert(audit).values(at=format_utc(at), actor=actor[:64], action=action, target=target[:64],
                                       detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)))
+
+
+PERSON_CHARS_MAX = 64  # characters of a name given with --by (entries.actor)
+REASON_CHARS_MAX = 160  # characters of a --reason (it goes into entries.reason, 200, with a prefix)
+
+
+def _person(by: str) -> str:
+    by = (by or "").strip()
+    if not 1 <= len(by) <= PERSON_CHARS_MAX:
+        raise HubRefused(f"--by names who decides: 1 to {PERSON_CHARS_MAX} characters")
+    return by
+
+
+def _reason(text: str) -> str:
+    text = (text or "").strip()
+    if not 1 <= len(text) <= REASON_CHARS_MAX:
+        raise HubRefused(f"--reason says why: 1 to {REASON_CHARS_MAX} characters")
+    return text
+
+
+def store_day(at: datetime) -> str:
+    """The stores' date at a moment (their local time, ledger.timefmt.IRAN_OFFSET)."""
+    return (at.astimezone(timezone.utc) + IRAN_OFFSET).date().isoformat()
 
 
 def time_bounds(received: datetime, enrolled: datetime) -> tuple[str, str]:
@@ -316,6 +344,7 @@ class Metrics:
     def __init__(self) -> None:
         self.ingested = 0
         self.batches = 0
+        self.held = 0
         self.refused: Counter[str] = Counter()
 
 
@@ -467,17 +496,17 @@ class Hub:
             if not isinstance(entry["seq"], int) or not isinstance(entry["points"], int) \
                     or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
                 raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
-            check_entry(entry)
-            if entry["card_number"] is not None:
-                check_card_number(PAYMENT_ONLY, entry["card_number"], f"entry {entry['id']}")
-            if entry["gift_card_number"] is not None:
-                check_gift_card_number(entry["gift_card_number"], f"entry {entry['id']}")
             if entry["id"] in known:
                 differ = resend_differs(known[entry["id"]], _ENTRY_VALUES(entry))
                 if differ:  # every field, not only the hash: a hash is only what the sender claims
                     raise HubRefused(f"entry {entry['id']} was already received with other content "
                                      f"({', '.join(differ)} differ)", 409, "entry_conflict")
-                continue  # a resend: acknowledged again, counted once
+                continue  # a resend: acknowledged again, counted once (judged when it first came)
+            check_entry(entry)
+            if entry["card_number"] is not None:
+                check_card_number(PAYMENT_ONLY, entry["card_number"], f"entry {entry['id']}")
+            if entry["gift_card_number"] is not None:
+                check_gift_card_number(entry["gift_card_number"], f"entry {entry['id']}")
             if entry["seq"] != last_seq + 1:
                 # what the hub holds (this request changes nothing): a terminal restored from an
                 # older backup takes its own entries back from there (own_after)
@@ -501,16 +530,43 @@ class Hub:
                 deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
         if fresh:
             self._check_references(conn, fresh_entries)
+            today = store_day(now)
+            limit = ADJUST_POINTS_PER_DAY_DEFAULT if term.adjust_points_per_day is None \
+                else int(term.adjust_points_per_day)
+            held, used = split_adjustments(fresh_entries, limit,
+                                           int(term.adjust_used) if term.adjust_day == today else 0)
+            hub_chain = lock_hub_chain(conn) if held else None  # before the ingest lock (ordering.py)
             hold_ingest_order(conn)  # until commit: ingest ids become visible in order
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
-                         .values(last_seq=last_seq, last_hash=last_hash))
+                         .values(last_seq=last_seq, last_hash=last_hash, adjust_day=today, adjust_used=used))
+            if held:
+                self._hold(conn, terminal, held, limit, now, hub_chain, deltas)
             if flagged:
                 conn.execute(insert(entry_time_flags), flagged)
             if deltas:
                 add_to_balances(conn, deltas)
         self.metrics.ingested += len(fresh)
         return ids, last_seq, last_hash
+
+    def _hold(self, conn: Connection, terminal: str, held: list[Any], limit: int, now: datetime,
+              hub_chain: tuple[int, str] | None, deltas: dict[str, int]) -> None:
+        """Adjustments past the terminal's daily limit: each is stored like any entry
+        (the chain stays whole) and cancelled at once by an entry of the hub's own
+        chain, so its points reach no balance, here or on any terminal (the origin
+        included, once it takes the hub's entry downstream), until approved."""
+        rows = append_hub_entries(conn, [HubEntry(
+            e["member_id"], -e["points"], f"held: {terminal}#{e['seq']} adjusted {e['points']:+} points, above the "
+            f"terminal's daily limit of {limit}; awaiting approval (loyalty-hub adjustments)", "hold", HUB_ACTOR)
+            for e in held], now, hub_chain)
+        at = format_utc(now)
+        conn.execute(insert(held_adjustments), [
+            {"entry_id": e["id"], "terminal_code": terminal, "seq": e["seq"], "member_id": e["member_id"],
+             "points": e["points"], "reason": e["reason"], "actor": e["actor"], "held_at": at,
+             "hold_entry_id": r["id"], "status": "held"} for e, r in zip(held, rows)])
+        for r in rows:
+            deltas[r["member_id"]] = deltas.get(r["member_id"], 0) + r["points"]
+        self.metrics.held += len(rows)
 
     def _check_references(self, conn: Connection, fresh: list[dict[str, Any]]) -> None:
         """The members, cards and gift cards new entries name exist at the hub (this
@@ -636,7 +692,9 @@ class Hub:
         with self.engine.begin() as conn:
             # this terminal's row first: one request per terminal at a time, and the lock order of ordering.py
             term = conn.execute(select(terminals.c.id, terminals.c.store, terminals.c.created_at,
-                                       terminals.c.last_seq, terminals.c.last_hash)
+                                       terminals.c.last_seq, terminals.c.last_hash,
+                                       terminals.c.adjust_points_per_day, terminals.c.adjust_day,
+                                       terminals.c.adjust_used)
                                 .where(terminals.c.id == terminal).with_for_update()).one()
             self._upsert_directory(conn, term, payload, now)
             acked, last_seq, last_hash = self._ingest(conn, term, batch, now)
@@ -691,6 +749,60 @@ class Hub:
                                                        published_at=format_utc(self.clock()))
                                .returning(rulesets.c.version)).one()
         return int(row[0]), ruleset.hash
+
+    # -- manual adjustments held above a terminal's daily limit ---------------------------
+
+    def set_adjust_limit(self, terminal_id: str, points: int, by: str) -> None:
+        """A terminal's own daily limit of manual adjustment points (0: every one is held)."""
+        if type(points) is not int or not 0 <= points <= ENTRY_POINTS_MAX:
+            raise HubRefused(f"the daily limit is 0 to {ENTRY_POINTS_MAX:,} points")
+        by = _person(by)
+        with self.engine.begin() as conn:
+            before = conn.execute(select(terminals.c.adjust_points_per_day).where(
+                terminals.c.id == terminal_id, terminals.c.id != HUB_TERMINAL).with_for_update()).one_or_none()
+            if before is None:
+                raise HubRefused(f"no terminal {terminal_id}", 404, "unknown_terminal")
+            conn.execute(update(terminals).where(terminals.c.id == terminal_id)
+                         .values(adjust_points_per_day=points))
+            record(conn, self.clock(), by, "terminal.adjust_limit", terminal_id,
+                   before=before[0] if before[0] is not None else f"default {ADJUST_POINTS_PER_DAY_DEFAULT}",
+                   after=points)
+
+    def adjustments(self, everything: bool = False) -> list[dict[str, Any]]:
+        """Held adjustments, oldest first; with `everything`, the decided ones too."""
+        query = select(held_adjustments).order_by(held_adjustments.c.id)
+        if not everything:
+            query = query.where(held_adjustments.c.status == "held")
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def decide_adjustment(self, held_id: int, approve: bool, by: str, reason: str) -> dict[str, Any]:
+        """Approve (the hub's chain gives the member the points) or reject (nothing more
+        is written) a held adjustment; audited either way. The decided row."""
+        by, reason = _person(by), _reason(reason)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(held_adjustments).where(held_adjustments.c.id == held_id)
+                               .with_for_update()).one_or_none()
+            if row is None:
+                raise HubRefused(f"no held adjustment {held_id} (loyalty-hub adjustments list)", 404, "unknown_hold")
+            if row.status != "held":
+                raise HubRefused(f"adjustment {held_id} was already {row.status} by {row.decided_by} at "
+                                 f"{row.decided_at}", 409, "already_decided")
+            release = None
+            if approve:
+                (release,) = append_hub_entries(conn, [HubEntry(
+                    row.member_id, int(row.points), f"approved: {row.terminal_code}#{row.seq} adjusted "
+                    f"{int(row.points):+} points (held #{held_id}): {reason}", "release", by)], now)
+                add_to_balances(conn, {row.member_id: int(row.points)})
+            status = "approved" if approve else "rejected"
+            conn.execute(update(held_adjustments).where(held_adjustments.c.id == held_id).values(
+                status=status, decided_by=by, decided_at=format_utc(now), decision_reason=reason,
+                release_entry_id=release["id"] if release else None))
+            record(conn, now, by, f"adjustment.{'approve' if approve else 'reject'}", str(held_id),
+                   entry_id=row.entry_id, member_id=row.member_id, points=int(row.points), reason=reason,
+                   release_entry_id=release["id"] if release else None)
+            return dict(conn.execute(select(held_adjustments).where(held_adjustments.c.id == held_id)).one()._mapping)
 
     # -- the programme's member card ranges -------------------------------------------
 

@@ -4,6 +4,7 @@ careless operator could do, and what the hub does about it."""
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import time
@@ -348,14 +349,16 @@ def test_head_office_sets_the_card_ranges_and_the_hub_applies_them(hub, hub_http
     assert t.send(cards=[card_row("5550003", "m1")]).status_code == 200
 
 
-def _audit(hub) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def _audit(hub, enrolments: bool = False) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
     from sync.hub.schema import audit
 
-    with hub.engine.connect() as conn:  # (enrolments left out)
-        return [tuple(r) for r in conn.execute(select(audit.c.actor, audit.c.action, audit.c.target)
-                                               .where(audit.c.action.not_like("terminal.%")).order_by(audit.c.id))]
+    query = select(audit.c.actor, audit.c.action, audit.c.target).order_by(audit.c.id)
+    if not enrolments:
+        query = query.where(audit.c.action.not_in(["terminal.enrol", "terminal.reenrol"]))
+    with hub.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query)]
 
 
 def _stores(hub, hub_http):  # type: ignore[no-untyped-def]
@@ -451,3 +454,92 @@ def test_a_terminal_of_s2_cannot_issue_move_or_unblock_s1s_cards_but_may_block_o
     assert card(C1) == ("m1", "replaced", C9) and card(C9) == ("m1", "active", None)
     trail = [a for a in _audit(hub) if a[0] == "TB"]
     assert trail == [("TB", "card.status", C1), ("TB", "card.status", C1), ("TB", "card.issue", C9)]
+
+
+class Till:
+    """A real terminal (ledger on disk, the real sync client) of a given store."""
+
+    def __init__(self, folder: Path, hub, http, code: str, store: str) -> None:  # type: ignore[no-untyped-def]
+        from ledger.service import Ledger
+        from sync.client import Credentials, SyncClient
+
+        self.ledger = Ledger.open(folder / f"{code}.sqlite3", store=store, terminal=code)
+        r = http.post("/v1/enroll", json={"code": hub.new_enrolment_code(store), "terminal": code})
+        assert r.status_code == 200, r.text
+        self.client = SyncClient(self.ledger, Credentials("http://hub.test", code, store, r.json()["secret"]),
+                                 transport=http._transport)
+
+    def close(self) -> None:
+        self.client.close()
+        self.ledger.close()
+
+
+def _hub_balance(hub, member_id: str) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sync.hub.schema import balances
+
+    with hub.engine.connect() as conn:
+        return int(conn.execute(select(balances.c.points).where(balances.c.member_id == member_id)).scalar() or 0)
+
+
+def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_spreads_nowhere(
+        hub, hub_http, hub_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from ledger.verify import verify
+    from sync.hub.cli import cli
+    from sync.hub.entitlement import ADJUST_POINTS_PER_DAY_DEFAULT
+
+    ta, tb = Till(tmp_path, hub, hub_http, "TA", "S1"), Till(tmp_path, hub, hub_http, "TB", "S2")
+    try:
+        m = ta.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
+        ta.client.sync_once()
+        tb.client.sync_once()
+        start = ta.ledger.balance(m.id)
+        assert tb.ledger.balance(m.id) == start == _hub_balance(hub, m.id)
+        tb.ledger.adjust(member_id=m.id, points=900, reason="goodwill", actor="tb-mgr")  # within the limit
+        tb.ledger.adjust(member_id=m.id, points=1_000_000, reason="gift", actor="mallory")
+        assert 1_000_000 > ADJUST_POINTS_PER_DAY_DEFAULT
+        tb.client.sync_once()  # acknowledged: the chain stays whole
+        assert tb.client.status()["backlog"] == 0
+        ta.client.sync_once()
+        tb.client.sync_once()
+        for balance in (_hub_balance(hub, m.id), ta.ledger.balance(m.id), tb.ledger.balance(m.id)):
+            assert balance == start + 900  # not even back at the origin
+        for till in (ta, tb):
+            assert verify(till.ledger.engine).ok  # the hub's chain checks like any terminal's
+        run = CliRunner()
+        listed = run.invoke(cli, ["--db", hub_url, "adjustments", "list", "--json"])
+        (held,) = json.loads(listed.output)
+        assert (held["terminal_code"], held["points"], held["actor"], held["status"]) == ("TB", 1_000_000, "mallory",
+                                                                                        "held")
+        approved = run.invoke(cli, ["--db", hub_url, "adjustments", "approve", str(held["id"]), "--by", "hq-anna",
+                                    "--reason", "confirmed with the customer"])
+        assert approved.exit_code == 0, approved.output
+        again = run.invoke(cli, ["--db", hub_url, "adjustments", "reject", str(held["id"]), "--by", "x",
+                                 "--reason", "y"])
+        assert again.exit_code == 1 and "already approved by hq-anna" in again.output
+        ta.client.sync_once()
+        tb.client.sync_once()
+        for balance in (_hub_balance(hub, m.id), ta.ledger.balance(m.id), tb.ledger.balance(m.id)):
+            assert balance == start + 900 + 1_000_000
+        # a terminal whose limit is 0: every adjustment is held; a rejection writes nothing more
+        assert run.invoke(cli, ["--db", hub_url, "terminals", "limit", "TB", "--adjust-points-per-day", "0",
+                                "--by", "hq-anna"]).exit_code == 0
+        tb.ledger.adjust(member_id=m.id, points=-50, reason="typo", actor="tb-mgr")
+        tb.client.sync_once()
+        (held,) = json.loads(run.invoke(cli, ["--db", hub_url, "adjustments", "list", "--json"]).output)
+        assert held["points"] == -50
+        rejected = run.invoke(cli, ["--db", hub_url, "adjustments", "reject", str(held["id"]), "--by", "hq-anna",
+                                    "--reason", "not agreed"])
+        assert rejected.exit_code == 0, rejected.output
+        ta.client.sync_once()
+        tb.client.sync_once()
+        assert ta.ledger.balance(m.id) == tb.ledger.balance(m.id) == _hub_balance(hub, m.id) == start + 1_000_900
+        actions = [a[1] for a in _audit(hub) if a[0] == "hq-anna"]
+        assert actions == ["adjustment.approve", "terminal.adjust_limit", "adjustment.reject"]
+        assert "2 adjustment(s) held" not in run.invoke(cli, ["--db", hub_url, "adjustments", "list"]).output
+    finally:
+        ta.close()
+        tb.close()

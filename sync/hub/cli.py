@@ -239,14 +239,16 @@ def rules_publish(db_url: str, path: Path) -> None:
     click.echo(f"published version {version} ({digest[:12]})")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def reconcile(db_url: str, as_json: bool) -> None:
+@click.pass_context
+def reconcile(ctx: click.Context, as_json: bool) -> None:
     """Members overdrawn by offline redemptions at different terminals, mobile numbers
     enrolled as two members at branches that were offline, and entries whose time is
-    implausible (a till's clock far off)."""
-    hub = _hub(db_url)
+    implausible (a till's clock far off). `reconcile settle` settles an overdrawn member."""
+    if ctx.invoked_subcommand is not None:
+        return
+    hub = _hub(ctx.obj)
     overdrawn, shared = hub.reconcile(), hub.shared_mobiles()
     times, times_total = hub.implausible_times()
     if as_json:
@@ -254,11 +256,15 @@ def reconcile(db_url: str, as_json: bool) -> None:
                                "implausible_times_total": times_total}, indent=2))
         return
     for row in overdrawn:
-        click.echo(f"member {row['member_id']}: balance {row['balance']}")
+        settled = row["settled"]
+        note = "" if settled is None else (f"  settled: debt kept, by {settled['decided_by']} at "
+                                           f"{settled['decided_at']} ({settled['reason']})")
+        click.echo(f"member {row['member_id']}: balance {row['balance']}{note}")
         for d in row["debits"]:
             click.echo(f"  {d['created_at']}  {d['terminal_code']}#{d['seq']}  {d['kind']} {d['points']}  "
                        f"receipt {d['receipt_ref']}")
-    click.echo(f"{len(overdrawn)} member(s) overdrawn")
+    kept = sum(r["settled"] is not None for r in overdrawn)
+    click.echo(f"{len(overdrawn)} member(s) overdrawn" + (f", {kept} of them settled (debt kept)" if kept else ""))
     for row in shared:
         click.echo(f"mobile {row['mobile']}:")
         for m in row["members"]:
@@ -271,6 +277,24 @@ def reconcile(db_url: str, as_json: bool) -> None:
                    f"{t['received_at']})")
     more = f" (the first {len(times)} shown)" if times_total > len(times) else ""
     click.echo(f"{times_total} entr(ies) with an implausible time{more}: check those terminals' clocks")
+
+
+@reconcile.command("settle")
+@click.argument("member_id")
+@click.option("--write-off", "decision", flag_value="write-off", help="Bring the balance back to 0.")
+@click.option("--keep-debt", "decision", flag_value="keep-debt", help="Keep the debt; record the decision.")
+@click.option("--by", required=True, help="Who decides (written as the entry's actor).")
+@click.option("--reason", required=True, help="Why (written into the entry and the audit).")
+@click.pass_obj
+def reconcile_settle(db_url: str, member_id: str, decision: str | None, by: str, reason: str) -> None:
+    """Settle an overdrawn member with an entry of the hub's own chain, which every
+    terminal takes at its next sync: --write-off gives the points back to 0, --keep-debt
+    records that the debt stands (a 0-point entry)."""
+    if decision is None:
+        raise click.UsageError("say how: --write-off or --keep-debt")
+    done = _hub(db_url).settle(member_id, decision == "write-off", by, reason)
+    how = "written off: balance back to 0" if decision == "write-off" else "debt kept"
+    click.echo(f"member {member_id} (balance {done['balance']}) settled, {how}; hub entry {done['entry_id']}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -218,3 +218,18 @@ held_adjustments = Table(
     Column("release_entry_id", String(36), nullable=True),
 )
 Index("ix_held_adjustments_status", held_adjustments.c.status)
+
+# How an overdrawn member was settled (`loyalty-hub reconcile settle`): written off
+# (an entry of the hub's chain brings the balance to 0) or kept as a debt (a 0-point
+# entry records the decision); `balance` is the balance at the decision.
+settlements = Table(
+    "settlements", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("member_id", String(36), nullable=False, index=True),
+    Column("decision", String(16), nullable=False),  # write-off | keep-debt
+    Column("balance", BigInteger, nullable=False),
+    Column("entry_id", String(36), nullable=False),
+    Column("decided_by", String(64), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("decided_at", TIME, nullable=False),
+)

@@ -63,6 +63,7 @@ from sync.hub.schema import (
     members,
     nonces,
     rulesets,
+    settlements,
     stores,
     terminals,
 )
@@ -831,7 +832,9 @@ class Hub:
 
     def reconcile(self) -> list[dict[str, Any]]:
         """Members whose balance across every terminal went below zero (offline
-        redemptions at two branches), with the entries that took it there."""
+        redemptions at two branches), with the entries that took it there, and
+        `settled`: the decision to keep the debt, while the balance is still the one
+        decided on (null otherwise)."""
         out = []
         with self.engine.connect() as conn:
             for member_id, points in conn.execute(select(balances.c.member_id, balances.c.points)
@@ -839,10 +842,48 @@ class Hub:
                 rows = conn.execute(select(entries).where(and_(entries.c.member_id == member_id,
                                                                entries.c.points < 0))
                                     .order_by(entries.c.created_at)).all()
-                out.append({"member_id": member_id, "balance": int(points),
+                last = conn.execute(select(settlements).where(settlements.c.member_id == member_id)
+                                    .order_by(settlements.c.id.desc()).limit(1)).first()
+                settled = None
+                if last is not None and last.decision == "keep-debt" and int(last.balance) == int(points):
+                    settled = {k: getattr(last, k) for k in ("decision", "decided_by", "decided_at", "reason")}
+                out.append({"member_id": member_id, "balance": int(points), "settled": settled,
                             "debits": [{k: getattr(r, k) for k in ("terminal_code", "seq", "kind", "points",
                                                                      "receipt_ref", "created_at")} for r in rows]})
         return out
+
+    def settle(self, member_id: str, write_off: bool, by: str, reason: str) -> dict[str, Any]:
+        """Settle an overdrawn member with an entry of the hub's own chain, which every
+        terminal and report then sees: a write-off brings the balance back to 0; keeping
+        the debt writes a 0-point entry recording the decision. Audited; the settlement."""
+        by, reason = _person(by), _reason(reason)
+        decision = "write-off" if write_off else "keep-debt"
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
+                raise HubRefused(f"no member {member_id}", 404, "unknown_member")
+            hub_chain = lock_hub_chain(conn)  # the lock order of ordering.py: hub chain, ingest, balances
+            hold_ingest_order(conn)
+            balance = int(conn.execute(select(balances.c.points).where(balances.c.member_id == member_id)
+                                       .with_for_update()).scalar() or 0)
+            if balance >= 0:
+                raise HubRefused(f"member {member_id} is not overdrawn (balance {balance}); nothing to settle", 409,
+                                 "not_overdrawn")
+            if write_off and -balance > ENTRY_POINTS_MAX:
+                raise HubRefused(f"member {member_id} owes {-balance} points, more than one entry may move "
+                                 f"(ENTRY_POINTS_MAX, {ENTRY_POINTS_MAX:,})", 422, "limit_exceeded")
+            points = -balance if write_off else 0
+            text = (f"written off: a debt of {-balance} points" if write_off
+                    else f"debt of {-balance} points kept") + f": {reason}"
+            (row,) = append_hub_entries(conn, [HubEntry(member_id, points, text, decision, by)], now, hub_chain)
+            if points:
+                add_to_balances(conn, {member_id: points})
+            settled = {"member_id": member_id, "decision": decision, "balance": balance, "entry_id": row["id"],
+                       "decided_by": by, "reason": reason, "decided_at": format_utc(now)}
+            conn.execute(insert(settlements).values(**settled))
+            record(conn, now, by, f"settle.{decision}", member_id, balance=balance, points=points, reason=reason,
+                   entry_id=row["id"])
+            return settled
 
     def implausible_times(self, limit: int = RECONCILE_ROWS_MAX) -> tuple[list[dict[str, Any]], int]:
         """Entries whose time is implausible (written long after they reached the hub,

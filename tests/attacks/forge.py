@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from ledger.chain import entry_hash
@@ -67,3 +68,30 @@ class Forger:
         if r.status_code != 200 and sent:
             self.seq, self.last_hash = sent[0]["seq"] - 1, sent[0]["prev_hash"]
         return r
+
+
+class Till:
+    """A real terminal (ledger on disk, the real sync client) of a given store."""
+
+    def __init__(self, folder: Path, hub, http, code: str, store: str) -> None:  # type: ignore[no-untyped-def]
+        from ledger.service import Ledger
+        from sync.client import Credentials, SyncClient
+
+        self.ledger = Ledger.open(folder / f"{code}.sqlite3", store=store, terminal=code)
+        r = http.post("/v1/enroll", json={"code": hub.new_enrolment_code(store), "terminal": code})
+        assert r.status_code == 200, r.text
+        self.client = SyncClient(self.ledger, Credentials("http://hub.test", code, store, r.json()["secret"]),
+                                 transport=http._transport)
+
+    def close(self) -> None:
+        self.client.close()
+        self.ledger.close()
+
+
+def hub_balance(hub, member_id: str) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sync.hub.schema import balances
+
+    with hub.engine.connect() as conn:
+        return int(conn.execute(select(balances.c.points).where(balances.c.member_id == member_id)).scalar() or 0)

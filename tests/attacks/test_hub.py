@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sync import signing
-from tests.attacks.forge import Forger, card_row, gift_row, member_row, now_text
+from tests.attacks.forge import Forger, Till, card_row, gift_row, hub_balance, member_row, now_text
 from tests.e2e.agent_proc import free_port
 from tests.sync.test_processes import HubProc
 
@@ -456,33 +456,6 @@ def test_a_terminal_of_s2_cannot_issue_move_or_unblock_s1s_cards_but_may_block_o
     assert trail == [("TB", "card.status", C1), ("TB", "card.status", C1), ("TB", "card.issue", C9)]
 
 
-class Till:
-    """A real terminal (ledger on disk, the real sync client) of a given store."""
-
-    def __init__(self, folder: Path, hub, http, code: str, store: str) -> None:  # type: ignore[no-untyped-def]
-        from ledger.service import Ledger
-        from sync.client import Credentials, SyncClient
-
-        self.ledger = Ledger.open(folder / f"{code}.sqlite3", store=store, terminal=code)
-        r = http.post("/v1/enroll", json={"code": hub.new_enrolment_code(store), "terminal": code})
-        assert r.status_code == 200, r.text
-        self.client = SyncClient(self.ledger, Credentials("http://hub.test", code, store, r.json()["secret"]),
-                                 transport=http._transport)
-
-    def close(self) -> None:
-        self.client.close()
-        self.ledger.close()
-
-
-def _hub_balance(hub, member_id: str) -> int:  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from sync.hub.schema import balances
-
-    with hub.engine.connect() as conn:
-        return int(conn.execute(select(balances.c.points).where(balances.c.member_id == member_id)).scalar() or 0)
-
-
 def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_spreads_nowhere(
         hub, hub_http, hub_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
@@ -497,7 +470,7 @@ def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_sp
         ta.client.sync_once()
         tb.client.sync_once()
         start = ta.ledger.balance(m.id)
-        assert tb.ledger.balance(m.id) == start == _hub_balance(hub, m.id)
+        assert tb.ledger.balance(m.id) == start == hub_balance(hub, m.id)
         tb.ledger.adjust(member_id=m.id, points=900, reason="goodwill", actor="tb-mgr")  # within the limit
         tb.ledger.adjust(member_id=m.id, points=1_000_000, reason="gift", actor="mallory")
         assert 1_000_000 > ADJUST_POINTS_PER_DAY_DEFAULT
@@ -505,7 +478,7 @@ def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_sp
         assert tb.client.status()["backlog"] == 0
         ta.client.sync_once()
         tb.client.sync_once()
-        for balance in (_hub_balance(hub, m.id), ta.ledger.balance(m.id), tb.ledger.balance(m.id)):
+        for balance in (hub_balance(hub, m.id), ta.ledger.balance(m.id), tb.ledger.balance(m.id)):
             assert balance == start + 900  # not even back at the origin
         for till in (ta, tb):
             assert verify(till.ledger.engine).ok  # the hub's chain checks like any terminal's
@@ -522,7 +495,7 @@ def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_sp
         assert again.exit_code == 1 and "already approved by hq-anna" in again.output
         ta.client.sync_once()
         tb.client.sync_once()
-        for balance in (_hub_balance(hub, m.id), ta.ledger.balance(m.id), tb.ledger.balance(m.id)):
+        for balance in (hub_balance(hub, m.id), ta.ledger.balance(m.id), tb.ledger.balance(m.id)):
             assert balance == start + 900 + 1_000_000
         # a terminal whose limit is 0: every adjustment is held; a rejection writes nothing more
         assert run.invoke(cli, ["--db", hub_url, "terminals", "limit", "TB", "--adjust-points-per-day", "0",
@@ -536,7 +509,7 @@ def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_sp
         assert rejected.exit_code == 0, rejected.output
         ta.client.sync_once()
         tb.client.sync_once()
-        assert ta.ledger.balance(m.id) == tb.ledger.balance(m.id) == _hub_balance(hub, m.id) == start + 1_000_900
+        assert ta.ledger.balance(m.id) == tb.ledger.balance(m.id) == hub_balance(hub, m.id) == start + 1_000_900
         actions = [a[1] for a in _audit(hub) if a[0] == "hq-anna"]
         assert actions == ["adjustment.approve", "terminal.adjust_limit", "adjustment.reject"]
         assert "2 adjustment(s) held" not in run.invoke(cli, ["--db", hub_url, "adjustments", "list"]).output

@@ -297,6 +297,28 @@ def reconcile_settle(db_url: str, member_id: str, decision: str | None, by: str,
     click.echo(f"member {member_id} (balance {done['balance']}) settled, {how}; hub entry {done['entry_id']}")
 
 
+@cli.command()
+@click.pass_obj
+def verify(db_url: str) -> None:
+    """Check every terminal's hash chain (the hub's own too), every balance against the
+    entries, and every stored card number against the card policy; exit 1 naming the
+    first bad row. Read-only; one snapshot; bounded memory however large the hub."""
+    from sync.hub.db import create_hub_engine
+    from sync.hub.verify import BadRow, verify_hub
+
+    policy = _hub(db_url).card_policy()  # (migrates first, like every command)
+    engine = create_hub_engine(db_url, reader=True)
+    try:
+        report = verify_hub(engine, policy)
+    except BadRow as exc:
+        click.echo(f"verify: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
+    click.echo(f"ok: {report.entries} entries in {report.terminals} chain(s), {report.balances} balance(s), "
+               f"{report.card_numbers} card number(s)")
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="loyalty-hub")
 

@@ -18,8 +18,14 @@ POOL_SIZE = 10
 MIGRATION_LOCK_KEY = 0x6C6F79616C6D67
 
 
-def create_hub_engine(url: str, **kwargs: Any) -> Engine:
+def create_hub_engine(url: str, *, reader: bool = False, **kwargs: Any) -> Engine:
+    """reader: for long reads (verify) that must see one moment of the database and
+    hold up no writer: on SQLite a deferred transaction (a WAL snapshot from its first
+    read, without the write lock every other transaction takes at BEGIN), on
+    PostgreSQL REPEATABLE READ."""
     try:
+        if reader and not url.startswith("sqlite"):
+            return create_engine(url, isolation_level="REPEATABLE READ", **kwargs)
         if url.startswith("sqlite"):
             engine = create_engine(url, **kwargs)
 
@@ -35,7 +41,7 @@ def create_hub_engine(url: str, **kwargs: Any) -> Engine:
 
             @event.listens_for(engine, "begin")
             def _begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
             return engine
         return create_engine(url, pool_size=POOL_SIZE, pool_pre_ping=True, **kwargs)

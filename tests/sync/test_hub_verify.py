@@ -9,12 +9,12 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, text
 
 from ledger.chain import entry_hash
 from sync.hub.cli import cli
 from sync.hub.db import create_hub_engine
-from sync.hub.schema import cards, entries, terminals
+from sync.hub.schema import entries, terminals
 from sync.hub.verify import verify_hub
 from tests.attacks.forge import Forger, card_row, gift_row, member_row
 

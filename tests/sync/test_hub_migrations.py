@@ -107,3 +107,55 @@ def test_0003_adds_the_audit_table_and_the_hubs_own_chain(hub_url: str) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_migrations_build_exactly_the_schema_module(hub_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from sync.hub.schema import metadata
+
+    engine = create_hub_engine(hub_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_0003_to_0007_upgrade_a_hub_with_history_and_go_down_and_up_again(hub_url: str) -> None:
+    """A hub at 0002 with a terminal and an entry: at head, the terminal has the
+    default adjustment limit, the entry no arrival time (it came before), the hub's own
+    chain is empty, and every new table is there and empty; down to 0002 and up again."""
+    from sqlalchemy import inspect
+
+    from sync.hub.schema import entries
+
+    engine = create_hub_engine(hub_url)
+    try:
+        cfg = _alembic(engine)
+        command.upgrade(cfg, "0002")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO terminals (id, store, secret, revoked, created_at, last_seq, last_hash) "
+                              "VALUES ('T1', 'S1', 's', false, '2026-03-01T09:00:00.000000Z', 1, 'h')"))
+            conn.execute(text("INSERT INTO entries (id, terminal_code, seq, kind, points, amount, actor, ruleset_hash, "
+                              "created_at, prev_hash, hash) VALUES ('e1', 'T1', 1, 'adjust', 5, 0, 'a', 'r', "
+                              "'2026-03-01T09:00:00.000000Z', '', 'h')"))
+        for _ in range(2):
+            upgrade(engine)
+            with engine.connect() as conn:
+                t1 = conn.execute(select(terminals).where(terminals.c.id == "T1")).one()
+                assert (t1.adjust_points_per_day, t1.adjust_day, t1.adjust_used, t1.last_seq) == (None, None, 0, 1)
+                assert conn.execute(select(entries.c.received_at)).scalars().all() == [None]
+                assert conn.execute(select(terminals.c.last_seq).where(terminals.c.id == "hub")).scalar_one() == 0
+                tables = set(inspect(conn).get_table_names())
+                for table in ("audit", "entry_time_flags", "card_ranges", "held_adjustments", "settlements"):
+                    assert table in tables
+                    assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+            command.downgrade(cfg, "0002")
+            with engine.connect() as conn:
+                assert "audit" not in inspect(conn).get_table_names()
+                assert conn.execute(text("SELECT count(*) FROM entries")).scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -121,6 +121,7 @@ def terminals_limit(db_url: str, terminal_id: str, points: int, by: str) -> None
 @terminals.command("list")
 @click.pass_obj
 def terminals_list(db_url: str) -> None:
+    """The terminals, active or revoked, with their last seq and when they last synced."""
     for t in _hub(db_url).list_terminals():
         state = "revoked" if t["revoked"] else "active"
         click.echo(f"{t['id']}  store {t['store']}  {state}  last seq {t['last_seq']}  last seen {t['last_seen_at']}")

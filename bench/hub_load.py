@@ -30,6 +30,7 @@ from tests.e2e.agent_proc import free_port  # noqa: E402
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REQUEST_TIMEOUT_S = 120.0
+STORE = "load"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -47,7 +48,11 @@ def batch(terminal: str, n: int) -> bytes:
                "ruleset_hash": "-" * 64, "created_at": "2026-11-25T00:00:00.000000Z", "prev_hash": prev}
         row["hash"] = prev = entry_hash(row)
         rows.append(row)
-    return json.dumps({"entries": rows, "cursor": 10**12, "directory_rev": 10**12}).encode()
+    # the member the entries are for comes with them: the hub takes entries only for members it knows
+    member = {"id": f"m-{terminal}", "name": "load", "mobile": "09120000000", "birth_date": None, "referrer_id": None,
+              "tier": "bronze", "segment": None, "enrolled_at": "2026-11-25T00:00:00.000000Z", "enrolled_by": "bench",
+              "store_code": STORE}
+    return json.dumps({"entries": rows, "members": [member], "cursor": 10**12, "directory_rev": 10**12}).encode()
 
 
 async def fire(base: str, creds: dict[str, str], bodies: dict[str, bytes]) -> tuple[list[float], int]:
@@ -84,7 +89,7 @@ def run(workers: int, terminals: int, entries: int) -> dict[str, float]:
     creds = {}
     for i in range(terminals + 1):
         tid = f"L{i:04d}"
-        creds[tid] = hub.enroll(hub.new_enrolment_code("load"), tid)[1]
+        creds[tid] = hub.enroll(hub.new_enrolment_code(STORE), tid)[1]
     engine.dispose()
     bodies = {t: batch(t, entries) for t in creds}
     port = free_port()

@@ -75,6 +75,11 @@ def main() -> None:
             code = subprocess.run([sys.executable, "-m", "sync.hub", "--db", url, "terminals", "add", "--store", "S1"],
                                   capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
             secret = httpx.post(f"{base}/v1/enroll", json={"code": code, "terminal": "T1"}).json()["secret"]
+            # the filler is manual adjustments (one point each, ~100,000 in a day): far above the
+            # hub's default daily limit, which would hold them; this bench measures the drain
+            subprocess.run([sys.executable, "-m", "sync.hub", "--db", url, "terminals", "limit", "T1",
+                            "--adjust-points-per-day", str(args.entries), "--by", "bench"],
+                           capture_output=True, check=True, cwd=ROOT)
             client = SyncClient(led, Credentials(base, "T1", "S1", secret), batch_size=5000, timeout_s=120)
             parts = {"payload": 0.0, "send": 0.0, "apply": 0.0}
             for name in parts:  # where the time goes, for BENCHMARKS.md

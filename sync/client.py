@@ -331,7 +331,7 @@ class SyncClient:
         restored from an older backup. Take them back from the hub and renumber what the
         till wrote since after them (ledger.hubsync.take_own_entries); then sync goes on.
         False if that is not what happened (the hub is behind us, or said nothing)."""
-        hub_last = refused.data.get("last_seq")
+        hub_last = refused.fields.get("last_seq")
         if type(hub_last) is not int:
             return False
         with self.ledger.read() as conn:

@@ -22,13 +22,14 @@ class HubUnreachable(SyncError):
 
 
 class HubRefused(SyncError):
+    """status: the HTTP status; problem: the stable problem code; fields: what the
+    problem body carries beside them (e.g. the hub's time with a `stale`)."""
+
     code = "hub_refused"
 
-    def __init__(self, message: str, status: int = 0, problem: str = "",
-                 data: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, status: int = 0, problem: str = "", fields: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.problem = status, problem
-        self.data = data or {}  # the problem's other fields (e.g. the hub's last_seq)
+        self.status, self.problem, self.fields = status, problem, dict(fields or {})
 
 
 class NotEnrolled(SyncError):

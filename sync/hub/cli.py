@@ -72,6 +72,15 @@ def serve(db_url: str, host: str, port: int, workers: int, tls_cert: str | None,
                 ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
 
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "loyalty-hub"
+
+
 @cli.group()
 def terminals() -> None:
     """Enrol, list and revoke terminals."""
@@ -96,12 +105,121 @@ def terminals_revoke(db_url: str, terminal_id: str) -> None:
     click.echo(f"terminal {terminal_id} revoked")
 
 
+@terminals.command("limit")
+@click.argument("terminal_id")
+@click.option("--adjust-points-per-day", "points", type=click.IntRange(0), required=True,
+              help="Points of manual adjustments (either way) the terminal makes a day before the rest are held.")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who sets it (audited).")
+@click.pass_obj
+def terminals_limit(db_url: str, terminal_id: str, points: int, by: str) -> None:
+    """Set TERMINAL_ID's daily limit of manual adjustments; above it they are held for
+    approval (loyalty-hub adjustments)."""
+    _hub(db_url).set_adjust_limit(terminal_id, points, by)
+    click.echo(f"terminal {terminal_id}: manual adjustments above {points} points a day are held")
+
+
 @terminals.command("list")
 @click.pass_obj
 def terminals_list(db_url: str) -> None:
+    """The terminals, active or revoked, with their last seq and when they last synced."""
     for t in _hub(db_url).list_terminals():
         state = "revoked" if t["revoked"] else "active"
         click.echo(f"{t['id']}  store {t['store']}  {state}  last seq {t['last_seq']}  last seen {t['last_seen_at']}")
+
+
+@cli.group()
+def adjustments() -> None:
+    """Manual adjustments held above their terminal's daily limit: approve or reject them."""
+
+
+@adjustments.command("list")
+@click.option("--all", "everything", is_flag=True, help="Decided ones too.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def adjustments_list(db_url: str, everything: bool, as_json: bool) -> None:
+    """Held adjustments: their points reach no balance until approved."""
+    rows = _hub(db_url).adjustments(everything)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        decided = "" if r["status"] == "held" else f"  {r['status']} by {r['decided_by']}: {r['decision_reason']}"
+        click.echo(f"#{r['id']}  {r['held_at']}  {r['terminal_code']}#{r['seq']} by {r['actor']}  member "
+                   f"{r['member_id']}  {r['points']:+} points  ({r['reason'] or 'no reason given'}){decided}")
+    click.echo(f"{sum(r['status'] == 'held' for r in rows)} adjustment(s) held")
+
+
+def _decide(db_url: str, held_id: int, approve: bool, by: str, reason: str) -> None:
+    row = _hub(db_url).decide_adjustment(held_id, approve, by, reason)
+    gave = f"; the hub's chain gives member {row['member_id']} {row['points']:+} points" if approve else \
+        "; nothing more is written"
+    click.echo(f"adjustment #{held_id} {row['status']}{gave}")
+
+
+@adjustments.command("approve")
+@click.argument("held_id", type=int, metavar="ID")
+@click.option("--by", required=True, help="Who approves it (written as the entry's actor).")
+@click.option("--reason", required=True, help="Why (written into the entry and the audit).")
+@click.pass_obj
+def adjustments_approve(db_url: str, held_id: int, by: str, reason: str) -> None:
+    """Give the member the held points: an entry of the hub's own chain, sent to every terminal."""
+    _decide(db_url, held_id, True, by, reason)
+
+
+@adjustments.command("reject")
+@click.argument("held_id", type=int, metavar="ID")
+@click.option("--by", required=True, help="Who rejects it.")
+@click.option("--reason", required=True, help="Why (audited).")
+@click.pass_obj
+def adjustments_reject(db_url: str, held_id: int, by: str, reason: str) -> None:
+    """Keep the held points cancelled; only the decision is recorded."""
+    _decide(db_url, held_id, False, by, reason)
+
+
+@cli.group()
+def cards() -> None:
+    """The programme's member cards, as the hub checks every number terminals send."""
+
+
+@cards.group("ranges", invoke_without_command=True)
+@click.pass_context
+def cards_ranges(ctx: click.Context) -> None:
+    """Show the member card ranges (none set: only payment cards are refused)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sync.hub.cardranges import range_text
+
+    policy = _hub(ctx.obj).card_policy()
+    if not policy.ranges:
+        click.echo("no member card ranges set: every number but a payment card's is taken")
+    for r in policy.ranges:
+        click.echo(range_text(r))
+
+
+@cards_ranges.command("set")
+@click.argument("specs", nargs=-1, required=True, metavar="PREFIX:LENGTHS[:luhn]...")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who sets them (audited).")
+@click.pass_obj
+def cards_ranges_set(db_url: str, specs: tuple[str, ...], by: str) -> None:
+    """Replace the member card ranges, e.g. `6395:16 77:10,12:luhn` (lengths separated by
+    commas, `luhn`: the last digit is a Luhn check digit). Cards terminals send from then
+    on must lie in one of them; `loyalty-hub verify` lists stored cards that do not."""
+    from sync.hub.cardranges import parse_ranges, range_text
+
+    policy = parse_ranges(specs)
+    _hub(db_url).set_card_ranges(policy, by)
+    click.echo("member card ranges: " + " ".join(range_text(r) for r in policy.ranges))
+
+
+@cards_ranges.command("clear")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who clears them (audited).")
+@click.pass_obj
+def cards_ranges_clear(db_url: str, by: str) -> None:
+    """Remove every range: only payment card numbers are refused."""
+    from ledger.cardpolicy import CardPolicy
+
+    _hub(db_url).set_card_ranges(CardPolicy(()), by)
+    click.echo("no member card ranges set: every number but a payment card's is taken")
 
 
 @cli.group()
@@ -122,29 +240,84 @@ def rules_publish(db_url: str, path: Path) -> None:
     click.echo(f"published version {version} ({digest[:12]})")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def reconcile(db_url: str, as_json: bool) -> None:
-    """Members overdrawn by offline redemptions at different terminals, and mobile
-    numbers enrolled as two members at branches that were offline."""
-    hub = _hub(db_url)
+@click.pass_context
+def reconcile(ctx: click.Context, as_json: bool) -> None:
+    """Members overdrawn by offline redemptions at different terminals, mobile numbers
+    enrolled as two members at branches that were offline, and entries whose time is
+    implausible (a till's clock far off). `reconcile settle` settles an overdrawn member."""
+    if ctx.invoked_subcommand is not None:
+        return
+    hub = _hub(ctx.obj)
     overdrawn, shared = hub.reconcile(), hub.shared_mobiles()
+    times, times_total = hub.implausible_times()
     if as_json:
-        click.echo(json.dumps({"overdrawn": overdrawn, "shared_mobiles": shared}, indent=2))
+        click.echo(json.dumps({"overdrawn": overdrawn, "shared_mobiles": shared, "implausible_times": times,
+                               "implausible_times_total": times_total}, indent=2))
         return
     for row in overdrawn:
-        click.echo(f"member {row['member_id']}: balance {row['balance']}")
+        settled = row["settled"]
+        note = "" if settled is None else (f"  settled: debt kept, by {settled['decided_by']} at "
+                                           f"{settled['decided_at']} ({settled['reason']})")
+        click.echo(f"member {row['member_id']}: balance {row['balance']}{note}")
         for d in row["debits"]:
             click.echo(f"  {d['created_at']}  {d['terminal_code']}#{d['seq']}  {d['kind']} {d['points']}  "
                        f"receipt {d['receipt_ref']}")
-    click.echo(f"{len(overdrawn)} member(s) overdrawn")
+    kept = sum(r["settled"] is not None for r in overdrawn)
+    click.echo(f"{len(overdrawn)} member(s) overdrawn" + (f", {kept} of them settled (debt kept)" if kept else ""))
     for row in shared:
         click.echo(f"mobile {row['mobile']}:")
         for m in row["members"]:
             click.echo(f"  member {m['member_id']}  store {m['store_code']}  enrolled {m['enrolled_at']} by "
                        f"{m['enrolled_by']}  balance {m['balance']}")
     click.echo(f"{len(shared)} mobile number(s) enrolled as more than one member")
+    for t in times:
+        why = "after it reached the hub" if t["flag"] == "future" else "long before its terminal was enrolled"
+        click.echo(f"  {t['terminal_code']}#{t['seq']}  written {t['created_at']}, {why} (received "
+                   f"{t['received_at']})")
+    more = f" (the first {len(times)} shown)" if times_total > len(times) else ""
+    click.echo(f"{times_total} entr(ies) with an implausible time{more}: check those terminals' clocks")
+
+
+@reconcile.command("settle")
+@click.argument("member_id")
+@click.option("--write-off", "decision", flag_value="write-off", help="Bring the balance back to 0.")
+@click.option("--keep-debt", "decision", flag_value="keep-debt", help="Keep the debt; record the decision.")
+@click.option("--by", required=True, help="Who decides (written as the entry's actor).")
+@click.option("--reason", required=True, help="Why (written into the entry and the audit).")
+@click.pass_obj
+def reconcile_settle(db_url: str, member_id: str, decision: str | None, by: str, reason: str) -> None:
+    """Settle an overdrawn member with an entry of the hub's own chain, which every
+    terminal takes at its next sync: --write-off gives the points back to 0, --keep-debt
+    records that the debt stands (a 0-point entry)."""
+    if decision is None:
+        raise click.UsageError("say how: --write-off or --keep-debt")
+    done = _hub(db_url).settle(member_id, decision == "write-off", by, reason)
+    how = "written off: balance back to 0" if decision == "write-off" else "debt kept"
+    click.echo(f"member {member_id} (balance {done['balance']}) settled, {how}; hub entry {done['entry_id']}")
+
+
+@cli.command()
+@click.pass_obj
+def verify(db_url: str) -> None:
+    """Check every terminal's hash chain (the hub's own too), every balance against the
+    entries, and every stored card number against the card policy; exit 1 naming the
+    first bad row. Read-only; one snapshot; bounded memory however large the hub."""
+    from sync.hub.db import create_hub_engine
+    from sync.hub.verify import BadRow, verify_hub
+
+    policy = _hub(db_url).card_policy()  # (migrates first, like every command)
+    engine = create_hub_engine(db_url, reader=True)
+    try:
+        report = verify_hub(engine, policy)
+    except BadRow as exc:
+        click.echo(f"verify: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
+    click.echo(f"ok: {report.entries} entries in {report.terminals} chain(s), {report.balances} balance(s), "
+               f"{report.card_numbers} card number(s)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,10 +14,18 @@ from sync.errors import HubError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POOL_SIZE = 10
+# pg_advisory_lock key of hub migrations ("loyalmg" in ASCII); not INGEST_LOCK_KEY
+MIGRATION_LOCK_KEY = 0x6C6F79616C6D67
 
 
-def create_hub_engine(url: str, **kwargs: Any) -> Engine:
+def create_hub_engine(url: str, *, reader: bool = False, **kwargs: Any) -> Engine:
+    """reader: for long reads (verify) that must see one moment of the database and
+    hold up no writer: on SQLite a deferred transaction (a WAL snapshot from its first
+    read, without the write lock every other transaction takes at BEGIN), on
+    PostgreSQL REPEATABLE READ."""
     try:
+        if reader and not url.startswith("sqlite"):
+            return create_engine(url, isolation_level="REPEATABLE READ", **kwargs)
         if url.startswith("sqlite"):
             engine = create_engine(url, **kwargs)
 
@@ -25,14 +33,15 @@ def create_hub_engine(url: str, **kwargs: Any) -> Engine:
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
+                # the wait first: turning a new file to WAL takes a lock another process may hold
+                cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
                 cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = FULL")
-                cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
                 cur.close()
 
             @event.listens_for(engine, "begin")
             def _begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
             return engine
         return create_engine(url, pool_size=POOL_SIZE, pool_pre_ping=True, **kwargs)
@@ -48,6 +57,12 @@ def dialect_insert(conn: Any, table: Any) -> Any:
 
 
 def upgrade(engine: Engine) -> None:
+    """Migrate to the newest schema, one process at a time: every `loyalty-hub`
+    command does this first, and two started together on a new database both found
+    it empty and both created the tables (one failed). PostgreSQL: a session advisory
+    lock on a connection of its own, held around the whole upgrade. SQLite: the
+    upgrade is one transaction begun IMMEDIATE (see migrations/env.py), which holds
+    the file's write lock from reading the version to the commit."""
     from alembic import command
     from alembic.config import Config
 
@@ -55,6 +70,16 @@ def upgrade(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["engine"] = engine
     try:
-        command.upgrade(cfg, "head")
+        if engine.dialect.name != "postgresql":
+            command.upgrade(cfg, "head")
+            return
+        with engine.connect() as lock:
+            lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            lock.commit()  # a session lock: it outlives this transaction, until unlocked
+            try:
+                command.upgrade(cfg, "head")
+            finally:
+                lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                lock.commit()
     except SQLAlchemyError as exc:
         raise HubError(f"the hub database could not be upgraded: {exc}") from None

@@ -23,8 +23,11 @@ first change (migration 0002 seeds it). The cure for (2) is to read the top firs
 and the rows up to it second (`downstream`, `directory_changes`).
 
 Lock order inside one sync transaction, so that none can deadlock another: the
-terminal's row, the `counters` row and directory rows (sorted by key), the ingest
-lock, then `balances` rows (sorted by member id).
+terminal's row, the `counters` row and directory rows (sorted by key), the hub's own
+chain (its terminal row, only when an adjustment is held: hubchain.py), the ingest
+lock, then `balances` rows (sorted by member id). A decision at the command line
+(approve, settle) locks its own row first (a held adjustment), then the hub's chain,
+the ingest lock and balances, in the same order.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Identity,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,6 +36,11 @@ stores = Table(
     Column("created_at", TIME, nullable=False),
 )
 
+# The hub's own chain of entries (settlements, held adjustments) is a terminal row
+# under this reserved id: revoked, with no usable secret, never enrolled.
+HUB_TERMINAL = "hub"
+HUB_STORE = "-"
+
 terminals = Table(
     "terminals", metadata,
     Column("id", String(64), primary_key=True),
@@ -47,6 +53,11 @@ terminals = Table(
     Column("last_seen_at", TIME, nullable=True),
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("last_hash", String(64), nullable=False, default=""),
+    # manual adjustments: this terminal's daily limit in points (null: the hub's
+    # default), and how many points of them it made on `adjust_day` (the stores' date)
+    Column("adjust_points_per_day", BigInteger, nullable=True),
+    Column("adjust_day", String(10), nullable=True),
+    Column("adjust_used", BigInteger, nullable=False, server_default="0"),
 )
 
 enrolment_codes = Table(
@@ -79,7 +90,21 @@ entries = Table(
     Column("created_at", TIME, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # the hub's clock when the entry arrived (null: arrived before migration 0004)
+    Column("received_at", TIME, nullable=True),
     UniqueConstraint("terminal_code", "seq", name="uq_entries_terminal_seq"),
+)
+
+# Entries whose time is implausible (see service.ENTRY_AHEAD_MAX): stored as sent,
+# listed by `loyalty-hub reconcile`.
+entry_time_flags = Table(
+    "entry_time_flags", metadata,
+    Column("entry_id", String(36), primary_key=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("created_at", String(27), nullable=False),  # as the terminal wrote it
+    Column("received_at", TIME, nullable=False),
+    Column("flag", String(16), nullable=False),  # future | before_enrolment
 )
 
 members = Table(
@@ -145,4 +170,66 @@ counters = Table(
     "counters", metadata,
     Column("name", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# Who changed what, and when: every directory row a terminal writes, every decision
+# made at the hub's command line. Never updated, never deleted.
+audit = Table(
+    "audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("at", TIME, nullable=False),
+    Column("actor", String(64), nullable=False),  # a terminal id, or the person named with --by
+    Column("action", String(32), nullable=False),
+    Column("target", String(64), nullable=False),  # the row's key: a member id, a card number...
+    Column("detail", Text, nullable=False),  # JSON: what changed
+)
+Index("ix_audit_target", audit.c.target)
+
+# The programme's member card ranges (ledger.cardpolicy.CardRange), set by head
+# office with `loyalty-hub cards ranges set`; none: only payment cards are refused.
+card_ranges = Table(
+    "card_ranges", metadata,
+    Column("position", Integer, primary_key=True),
+    Column("prefix", String(32), nullable=False),
+    Column("lengths", String(100), nullable=False),  # "16" or "10,12"
+    Column("luhn", Boolean, nullable=False),
+)
+
+# Manual adjustments above their terminal's daily limit: stored (the chain stays
+# whole) and cancelled at once by an entry of the hub's own chain (`hold_entry_id`),
+# until someone approves them (the hub then gives the points: `release_entry_id`) or
+# rejects them (nothing more is written).
+held_adjustments = Table(
+    "held_adjustments", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("entry_id", String(36), nullable=False, unique=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("reason", String(200), nullable=True),  # the terminal's
+    Column("actor", String(64), nullable=False),  # who made it at the terminal
+    Column("held_at", TIME, nullable=False),
+    Column("hold_entry_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),  # held | approved | rejected
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", TIME, nullable=True),
+    Column("decision_reason", String(200), nullable=True),
+    Column("release_entry_id", String(36), nullable=True),
+)
+Index("ix_held_adjustments_status", held_adjustments.c.status)
+
+# How an overdrawn member was settled (`loyalty-hub reconcile settle`): written off
+# (an entry of the hub's chain brings the balance to 0) or kept as a debt (a 0-point
+# entry records the decision); `balance` is the balance at the decision.
+settlements = Table(
+    "settlements", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("member_id", String(36), nullable=False, index=True),
+    Column("decision", String(16), nullable=False),  # write-off | keep-debt
+    Column("balance", BigInteger, nullable=False),
+    Column("entry_id", String(36), nullable=False),
+    Column("decided_by", String(64), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("decided_at", TIME, nullable=False),
 )

@@ -24,30 +24,60 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
+from ledger.cardpolicy import CardPolicy, CardRange, mask
 from ledger.chain import HASHED_FIELDS, entry_hash
-from ledger.timefmt import format_utc
+from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 from sync import signing
 from sync.errors import HubRefused
 from sync.hub.db import dialect_insert
+from sync.hub.cardranges import range_text
+from sync.hub.entitlement import (
+    ADJUST_POINTS_PER_DAY_DEFAULT,
+    ENTRY_POINTS_MAX,
+    MEMBER_EDITABLE,
+    PAYMENT_ONLY,
+    STATUS_RANK,  # noqa: F401  (sync.client reads the card status order from here)
+    card_change,
+    check_balance,
+    check_card_number,
+    check_entry,
+    check_entry_references,
+    check_gift_card_number,
+    member_change,
+    split_adjustments,
+)
+from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
+    HUB_TERMINAL,
+    audit,
     balances,
+    card_ranges,
     cards,
     counters,
     enrolment_codes,
     entries,
+    entry_time_flags,
     gift_cards,
+    held_adjustments,
     members,
     nonces,
     rulesets,
+    settlements,
     stores,
     terminals,
 )
 
 ENROLMENT_CODE_TTL = timedelta(hours=24)
+# An entry written this long after the hub received it, or this long before its
+# terminal was first enrolled, has an implausible time (a till's clock far off, or
+# reset to its factory date): listed by reconcile, never refused.
+ENTRY_AHEAD_MAX = timedelta(seconds=signing.SKEW_MAX_S)
+ENTRY_BEFORE_ENROLMENT_MAX = timedelta(days=365)
 BATCH_ENTRIES_MAX = 5_000
 DIRECTORY_ROWS_MAX = 5_000
 DOWNSTREAM_ENTRIES_MAX = 5_000
+RECONCILE_ROWS_MAX = 1_000  # rows of one list that reconcile prints (it says how many more there are)
 ENTRY_FIELDS = ("id", "terminal_code", "seq", "member_id", "card_number", "gift_card_number", "kind", "points",
                 "amount", "sale_id", "receipt_ref", "rule_id", "reason", "actor", "ruleset_hash", "created_at",
                 "prev_hash", "hash")
@@ -56,16 +86,54 @@ MEMBER_FIELDS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "s
 CARD_FIELDS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
                "status_changed_at", "status_reason")
 GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
-# When two branches changed a card, the more final status wins.
-STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def hub_time() -> float:
+    """The hub's clock as answers carry it: unix seconds, 3 decimals."""
+    return round(time.time(), 3)
+
+
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+def record(conn: Connection, at: datetime, actor: str, action: str, target: str, **detail: Any) -> None:
+    """One row of the audit table, in the caller's transaction."""
+    conn.execute(insert(audit).values(at=format_utc(at), actor=actor[:64], action=action, target=target[:64],
+                                      detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)))
+
+
+PERSON_CHARS_MAX = 64  # characters of a name given with --by (entries.actor)
+REASON_CHARS_MAX = 160  # characters of a --reason (it goes into entries.reason, 200, with a prefix)
+
+
+def _person(by: str) -> str:
+    by = (by or "").strip()
+    if not 1 <= len(by) <= PERSON_CHARS_MAX:
+        raise HubRefused(f"--by names who decides: 1 to {PERSON_CHARS_MAX} characters")
+    return by
+
+
+def _reason(text: str) -> str:
+    text = (text or "").strip()
+    if not 1 <= len(text) <= REASON_CHARS_MAX:
+        raise HubRefused(f"--reason says why: 1 to {REASON_CHARS_MAX} characters")
+    return text
+
+
+def store_day(at: datetime) -> str:
+    """The stores' date at a moment (their local time, ledger.timefmt.IRAN_OFFSET)."""
+    return (at.astimezone(timezone.utc) + IRAN_OFFSET).date().isoformat()
+
+
+def time_bounds(received: datetime, enrolled: datetime) -> tuple[str, str]:
+    """(latest, earliest) plausible created_at of an entry received now from a terminal
+    enrolled then, in the ledger's time text (which sorts as the time)."""
+    return format_utc(received + ENTRY_AHEAD_MAX), format_utc(enrolled - ENTRY_BEFORE_ENROLMENT_MAX)
 
 
 def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -74,7 +142,8 @@ def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> 
     conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
 
 
-_COPY_COLUMNS = ", ".join(ENTRY_FIELDS)
+_STORED_COLUMNS = ENTRY_FIELDS + ("received_at",)  # what _ingest inserts, in this order
+_COPY_COLUMNS = ", ".join(_STORED_COLUMNS)
 
 
 def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -83,7 +152,11 @@ def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     COPY straight into the table (a clash, only possible for a forged id, fails the
     whole batch through the unique index)."""
     if conn.dialect.name != "postgresql":
-        _insert_ignore(conn, entries, [dict(zip(ENTRY_FIELDS, r)) for r in rows])
+        try:  # a plain INSERT: an id taken by another entry fails the batch here too, never skipped
+            conn.execute(insert(entries), [dict(zip(_STORED_COLUMNS, r)) for r in rows])
+        except IntegrityError:
+            raise HubRefused("an entry id of this batch is already taken by another entry", 409,
+                             "entry_conflict") from None
         return
     import psycopg
 
@@ -102,6 +175,15 @@ def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 
 _HASHED_VALUES = itemgetter(*HASHED_FIELDS)
 _ENTRY_VALUES = itemgetter(*ENTRY_FIELDS)
+_STORED_ENTRY = tuple(entries.c[f] for f in ENTRY_FIELDS)
+
+
+def resend_differs(stored: tuple[Any, ...], sent: tuple[Any, ...]) -> list[str]:
+    """The ENTRY_FIELDS in which a resent entry differs from the stored one (both in
+    ENTRY_FIELDS order); empty for a true resend."""
+    if stored == sent:
+        return []
+    return [f for f, a, b in zip(ENTRY_FIELDS, stored, sent) if a != b or type(a) is not type(b)]
 
 
 def _entry_hash(entry: dict[str, Any]) -> str:
@@ -117,7 +199,8 @@ def _entry_hash(entry: dict[str, Any]) -> str:
 
 
 def parse_body(body: bytes, *, strict: bool = False) -> dict[str, Any]:
-    """A request body as a JSON object (HubRefused 400 if it is not one). orjson first;
+    """A request body as a JSON object (HubRefused 400 if it is not one, whatever the
+    bytes: never another exception). orjson first;
     what it refuses (NaN, lone surrogates, a byte-order mark...) the standard parser
     decides, so nothing json.loads takes is refused here. strict: the standard parser
     only."""
@@ -125,12 +208,14 @@ def parse_body(body: bytes, *, strict: bool = False) -> dict[str, Any]:
     if not strict:
         try:
             data = orjson.loads(body or b"{}")
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError:  # (also what nests deeper than orjson's 1,024 levels)
             strict = True
     if strict:
         try:
             data = json.loads(body or b"{}")
-        except ValueError:
+        except RecursionError:
+            raise HubRefused("the body nests deeper than the hub reads", 400, "invalid_json") from None
+        except (ValueError, TypeError):  # (UnicodeDecodeError is a ValueError)
             raise HubRefused("the body is not JSON", 400, "invalid_json") from None
     if not isinstance(data, dict):
         raise HubRefused("the body must be a JSON object", 400, "invalid_json")
@@ -172,7 +257,7 @@ def _plainly_well_formed(payload: dict[str, Any]) -> bool:
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return False
-    if not _ruleset_hash_ok(payload):
+    if not _own_after_ok(payload) or not _ruleset_hash_ok(payload):
         return False
     try:
         for key, values_of, limits in _FAST_SHAPES:
@@ -199,6 +284,11 @@ def _payload_problem(payload: dict[str, Any]) -> str | None:
     return _payload_problem_row_by_row(payload)
 
 
+def _own_after_ok(payload: dict[str, Any]) -> bool:
+    value = payload.get("own_after")
+    return value is None or (type(value) is int and value >= 0)
+
+
 def _ruleset_hash_ok(payload: dict[str, Any]) -> bool:
     value = payload.get("ruleset_hash")
     return value is None or (type(value) is str and len(value) <= RULESET_HASH_CHARS)
@@ -209,6 +299,8 @@ def _payload_problem_row_by_row(payload: dict[str, Any]) -> str | None:
         value = payload.get(key, 0)
         if type(value) is not int or value < 0:
             return f"{key} must be a whole number of at least 0"
+    if not _own_after_ok(payload):
+        return "own_after must be a whole number of at least 0, or null"
     if not _ruleset_hash_ok(payload):
         return f"ruleset_hash must be text of at most {RULESET_HASH_CHARS} characters, or null"
     for key, fields, limits in _SHAPES:
@@ -235,10 +327,25 @@ def _payload_problem_row_by_row(payload: dict[str, Any]) -> str | None:
     return None
 
 
+def add_to_balances(conn: Connection, deltas: dict[str, int]) -> None:
+    """Add points to members' balances: one upsert for them all (sorted by member id,
+    the lock order of ordering.py), refused if a balance would leave its bounds (the
+    new balances come back from the upsert itself, so two requests at once cannot
+    both pass a check made before)."""
+    stmt = dialect_insert(conn, balances)
+    stmt = stmt.on_conflict_do_update(index_elements=[balances.c.member_id],
+                                      set_={"points": balances.c.points + stmt.excluded.points})
+    after = conn.execute(stmt.returning(balances.c.member_id, balances.c.points),
+                         [{"member_id": k, "points": deltas[k]} for k in sorted(deltas)]).all()
+    for member_id, points in after:
+        check_balance(member_id, int(points))
+
+
 class Metrics:
     def __init__(self) -> None:
         self.ingested = 0
         self.batches = 0
+        self.held = 0
         self.refused: Counter[str] = Counter()
 
 
@@ -264,10 +371,17 @@ class Hub:
         return code
 
     def enroll(self, code: str, terminal_id: str) -> tuple[str, str]:
-        """Trade a one-time code for credentials; returns (store, secret)."""
+        """Trade a one-time code for credentials; returns (store, secret).
+
+        A revoked terminal may be enrolled again under its id (a till repaired, or its
+        secret leaked): a new secret, no longer revoked, of the code's store; its chain
+        and last seq stay, so it goes on from where the hub has it. Audited."""
         terminal_id = (terminal_id or "").strip()
         if not terminal_id or len(terminal_id) > 64:
             raise HubRefused("the terminal id must be 1 to 64 characters", 400, "invalid_input")
+        if terminal_id.lower() == HUB_TERMINAL:
+            raise HubRefused(f"the terminal id {terminal_id!r} is the hub's own; choose another", 409,
+                             "reserved_terminal")
         at = self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(select(enrolment_codes).where(enrolment_codes.c.code_hash == _hash_code(code))
@@ -275,30 +389,44 @@ class Hub:
             if row is None or row.used_by is not None or row.expires_at < format_utc(at):
                 raise HubRefused("the enrolment code is unknown, used or expired; ask for a new one "
                                  "(loyalty-hub terminals add)", 403, "bad_enrolment_code")
-            if conn.execute(select(terminals.c.id).where(terminals.c.id == terminal_id)).first() is not None:
-                raise HubRefused(f"terminal {terminal_id} is already enrolled; revoke it first or use another "
-                                 "terminal id", 409, "terminal_exists")
+            known = conn.execute(select(terminals.c.store, terminals.c.revoked, terminals.c.last_seq)
+                                 .where(terminals.c.id == terminal_id).with_for_update()).one_or_none()
+            if known is not None and not known.revoked:
+                raise HubRefused(f"terminal {terminal_id} is already enrolled; revoke it first (loyalty-hub "
+                                 "terminals revoke) to enrol it again, or use another terminal id", 409,
+                                 "terminal_exists")
             secret = secrets.token_urlsafe(32)
-            conn.execute(insert(terminals).values(id=terminal_id, store=row.store, secret=secret, revoked=False,
-                                                  created_at=format_utc(at), last_seq=0, last_hash=""))
+            if known is None:
+                conn.execute(insert(terminals).values(id=terminal_id, store=row.store, secret=secret, revoked=False,
+                                                      created_at=format_utc(at), last_seq=0, last_hash=""))
+                record(conn, at, terminal_id, "terminal.enrol", terminal_id, store=row.store)
+            else:
+                conn.execute(update(terminals).where(terminals.c.id == terminal_id)
+                             .values(store=row.store, secret=secret, revoked=False))
+                record(conn, at, terminal_id, "terminal.reenrol", terminal_id, store=row.store,
+                       previous_store=known.store, last_seq=int(known.last_seq))
             conn.execute(update(enrolment_codes).where(enrolment_codes.c.code_hash == row.code_hash)
                          .values(used_by=terminal_id))
             return row.store, secret
 
-    def revoke(self, terminal_id: str) -> None:
+    def revoke(self, terminal_id: str, by: str = "loyalty-hub") -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(update(terminals).where(terminals.c.id == terminal_id).values(revoked=True))
+            done = conn.execute(update(terminals).where(terminals.c.id == terminal_id,
+                                                        terminals.c.id != HUB_TERMINAL).values(revoked=True))
             if done.rowcount == 0:
                 raise HubRefused(f"no terminal {terminal_id}", 404, "unknown_terminal")
+            record(conn, self.clock(), by, "terminal.revoke", terminal_id)
 
     def list_terminals(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) | {"secret": "***"} for r in conn.execute(select(terminals).order_by(terminals.c.id))]
+            return [dict(r._mapping) | {"secret": "***"} for r in conn.execute(
+                select(terminals).where(terminals.c.id != HUB_TERMINAL).order_by(terminals.c.id))]
 
     # -- signed requests ------------------------------------------------------------
 
-    def authenticate(self, headers: dict[str, str], method: str, path: str, body: bytes) -> str:
-        """The terminal id of a genuine, fresh request; HubRefused (401/403) otherwise."""
+    def require_signature_headers(self, headers: dict[str, str]) -> tuple[str, str, str, str]:
+        """(terminal, timestamp, nonce, signature) from lower-cased headers; 401 unsigned
+        if one is missing (checked before a body is read)."""
         terminal = headers.get(signing.HEADER_TERMINAL.lower(), "")
         timestamp = headers.get(signing.HEADER_TIMESTAMP.lower(), "")
         nonce = headers.get(signing.HEADER_NONCE.lower(), "")
@@ -307,18 +435,24 @@ class Hub:
             self.metrics.refused["unsigned"] += 1
             raise HubRefused("the request is not signed (X-Terminal, X-Timestamp, X-Nonce, X-Signature)",
                              401, "unsigned")
+        return terminal, timestamp, nonce, signature
+
+    def authenticate(self, headers: dict[str, str], method: str, path: str, body: bytes) -> str:
+        """The terminal id of a genuine, fresh request; HubRefused (401/403) otherwise."""
+        terminal, timestamp, nonce, signature = self.require_signature_headers(headers)
         now = time.time()
         with self.engine.begin() as conn:
             row = conn.execute(select(terminals.c.secret, terminals.c.revoked)
                                .where(terminals.c.id == terminal)).one_or_none()
-            if row is None:
+            if row is None or terminal == HUB_TERMINAL:  # nobody speaks for the hub's own chain
                 self.metrics.refused["unknown_terminal"] += 1
                 raise HubRefused("unknown terminal", 401, "unknown_terminal")
             problem = signing.check(row.secret, method, path, timestamp, nonce, body, signature, now)
             if problem is not None:
                 reason = "stale" if "timestamp" in problem else "bad_signature"
                 self.metrics.refused[reason] += 1
-                raise HubRefused(problem, 401, reason)
+                # a clock off by more than SKEW_MAX_S: the hub's time, to sign with until it is fixed
+                raise HubRefused(problem, 401, reason, {"hub_time": hub_time()} if reason == "stale" else None)
             if row.revoked:
                 self.metrics.refused["revoked"] += 1
                 raise HubRefused(f"terminal {terminal} is revoked", 403, "revoked")
@@ -338,16 +472,23 @@ class Hub:
             return 1
         return int(row[0])
 
-    def _ingest(self, conn: Connection, terminal: str, batch: list[dict[str, Any]]) -> list[str]:
-        term = conn.execute(select(terminals.c.last_seq, terminals.c.last_hash)
-                            .where(terminals.c.id == terminal).with_for_update()).one()
+    def _ingest(self, conn: Connection, term: Any, batch: list[dict[str, Any]],
+                now: datetime) -> tuple[list[str], int, str]:
+        """Store the batch's new entries; (ids acknowledged, last seq, last hash held
+        after it). term: the terminal's row, locked by the caller."""
+        terminal = term.id
         last_seq, last_hash = int(term.last_seq), term.last_hash
+        received_at = format_utc(now)
+        # entry times to list in reconcile (never refused: the entry is what the till did)
+        future, early = time_bounds(now, parse_utc(term.created_at))
+        flagged: list[dict[str, Any]] = []
         ids = [e["id"] for e in batch]
         # only a resend can hold entries the hub has: those with seq at or below the last one
         resent = [e["id"] for e in batch if isinstance(e["seq"], int) and e["seq"] <= last_seq]
-        known = {r.id: r for r in conn.execute(select(entries.c.id, entries.c.seq, entries.c.hash)
-                                                .where(entries.c.id.in_(resent)))} if resent else {}
+        known = {r[0]: tuple(r) for r in conn.execute(select(*_STORED_ENTRY)
+                                                       .where(entries.c.id.in_(resent)))} if resent else {}
         fresh: list[tuple[Any, ...]] = []
+        fresh_entries: list[dict[str, Any]] = []
         deltas: dict[str, int] = {}
         for entry in batch:  # shape already checked by _payload_problem
             if entry["terminal_code"] != terminal:
@@ -357,61 +498,153 @@ class Hub:
                     or not isinstance(entry["amount"], int) or isinstance(entry["points"], bool):
                 raise HubRefused(f"entry {entry['id']}: seq, points and amount must be integers", 422, "bad_entry")
             if entry["id"] in known:
-                if known[entry["id"]].hash != entry["hash"]:
-                    raise HubRefused(f"entry {entry['id']} was already received with other content", 409,
-                                     "entry_conflict")
-                continue  # a resend: acknowledged again, counted once
+                differ = resend_differs(known[entry["id"]], _ENTRY_VALUES(entry))
+                if differ:  # every field, not only the hash: a hash is only what the sender claims
+                    raise HubRefused(f"entry {entry['id']} was already received with other content "
+                                     f"({', '.join(differ)} differ)", 409, "entry_conflict")
+                continue  # a resend: acknowledged again, counted once (judged when it first came)
+            check_entry(entry)
+            if entry["card_number"] is not None:
+                check_card_number(PAYMENT_ONLY, entry["card_number"], f"entry {entry['id']}")
+            if entry["gift_card_number"] is not None:
+                check_gift_card_number(entry["gift_card_number"], f"entry {entry['id']}")
             if entry["seq"] != last_seq + 1:
+                # what the hub holds (this request changes nothing): a terminal restored from an
+                # older backup takes its own entries back from there (own_after)
                 raise HubRefused(f"entry seq {entry['seq']} does not follow {last_seq} for terminal {terminal}; "
-                                 "send the outbox in order", 409, "sequence_gap")
+                                 f"the hub holds this terminal's entries up to seq {term.last_seq}: send the "
+                                 "outbox in order, or take them back (own_after) if this terminal was restored "
+                                 "from a backup", 409, "sequence_gap",
+                                 {"last_seq": int(term.last_seq), "last_hash": term.last_hash})
             if entry["prev_hash"] != last_hash or _entry_hash(entry) != entry["hash"]:
                 raise HubRefused(f"entry {entry['id']} (seq {entry['seq']}) breaks the terminal's hash chain",
                                  422, "chain_broken")
-            fresh.append(_ENTRY_VALUES(entry))  # no stray keys reach the insert
+            fresh.append(_ENTRY_VALUES(entry) + (received_at,))  # no stray keys reach the insert
+            fresh_entries.append(entry)
             last_seq, last_hash = entry["seq"], entry["hash"]
+            created = entry["created_at"]
+            if not early <= created <= future:  # (the ledger's time text sorts as the time)
+                flagged.append({"entry_id": entry["id"], "terminal_code": terminal, "seq": entry["seq"],
+                                "created_at": created, "received_at": received_at,
+                                "flag": "future" if created > future else "before_enrolment"})
             if entry["member_id"] and entry["points"]:
                 deltas[entry["member_id"]] = deltas.get(entry["member_id"], 0) + entry["points"]
         if fresh:
+            self._check_references(conn, fresh_entries)
+            today = store_day(now)
+            limit = ADJUST_POINTS_PER_DAY_DEFAULT if term.adjust_points_per_day is None \
+                else int(term.adjust_points_per_day)
+            held, used = split_adjustments(fresh_entries, limit,
+                                           int(term.adjust_used) if term.adjust_day == today else 0)
+            hub_chain = lock_hub_chain(conn) if held else None  # before the ingest lock (ordering.py)
             hold_ingest_order(conn)  # until commit: ingest ids become visible in order
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
-                         .values(last_seq=last_seq, last_hash=last_hash))
-            if deltas:  # one pipelined upsert, not a round trip per member
-                stmt = dialect_insert(conn, balances)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=[balances.c.member_id],
-                    set_={"points": balances.c.points + stmt.excluded.points}),
-                    [{"member_id": k, "points": deltas[k]} for k in sorted(deltas)])
+                         .values(last_seq=last_seq, last_hash=last_hash, adjust_day=today, adjust_used=used))
+            if held:
+                self._hold(conn, terminal, held, limit, now, hub_chain, deltas)
+            if flagged:
+                conn.execute(insert(entry_time_flags), flagged)
+            if deltas:
+                add_to_balances(conn, deltas)
         self.metrics.ingested += len(fresh)
-        return ids
+        return ids, last_seq, last_hash
 
-    def _upsert_directory(self, conn: Connection, payload: dict[str, Any]) -> None:
+    def _hold(self, conn: Connection, terminal: str, held: list[Any], limit: int, now: datetime,
+              hub_chain: tuple[int, str] | None, deltas: dict[str, int]) -> None:
+        """Adjustments past the terminal's daily limit: each is stored like any entry
+        (the chain stays whole) and cancelled at once by an entry of the hub's own
+        chain, so its points reach no balance, here or on any terminal (the origin
+        included, once it takes the hub's entry downstream), until approved."""
+        rows = append_hub_entries(conn, [HubEntry(
+            e["member_id"], -e["points"], f"held: {terminal}#{e['seq']} adjusted {e['points']:+} points, above the "
+            f"terminal's daily limit of {limit}; awaiting approval (loyalty-hub adjustments)", "hold", HUB_ACTOR)
+            for e in held], now, hub_chain)
+        at = format_utc(now)
+        conn.execute(insert(held_adjustments), [
+            {"entry_id": e["id"], "terminal_code": terminal, "seq": e["seq"], "member_id": e["member_id"],
+             "points": e["points"], "reason": e["reason"], "actor": e["actor"], "held_at": at,
+             "hold_entry_id": r["id"], "status": "held"} for e, r in zip(held, rows)])
+        for r in rows:
+            deltas[r["member_id"]] = deltas.get(r["member_id"], 0) + r["points"]
+        self.metrics.held += len(rows)
+
+    def _check_references(self, conn: Connection, fresh: list[dict[str, Any]]) -> None:
+        """The members, cards and gift cards new entries name exist at the hub (this
+        request's own are stored by now): one query each, only for what is named."""
+        member_ids = {e["member_id"] for e in fresh} - {None}
+        numbers = {e["card_number"] for e in fresh} - {None}
+        gifts = {e["gift_card_number"] for e in fresh} - {None}
+        members_held = set(conn.execute(select(members.c.id).where(members.c.id.in_(member_ids))).scalars()) \
+            if member_ids else set()
+        cards_held = dict(conn.execute(select(cards.c.number, cards.c.member_id)
+                                       .where(cards.c.number.in_(numbers))).all()) if numbers else {}
+        gifts_held = set(conn.execute(select(gift_cards.c.number).where(gift_cards.c.number.in_(gifts)))
+                         .scalars()) if gifts else set()
+        if numbers or not (member_ids <= members_held and gifts <= gifts_held):  # else all is there
+            check_entry_references(fresh, members_held, gifts_held, cards_held)
+
+    def _upsert_directory(self, conn: Connection, term: Any, payload: dict[str, Any], now: datetime) -> None:
+        """Members, cards and gift cards of the request, as far as the terminal may write
+        them (entitlement.py); each change audited. Rows are locked in key order."""
+        terminal, store, at = term.id, term.store, format_utc(now)
+        changes: list[dict[str, Any]] = []
+
+        def audited(action: str, target: str, **detail: Any) -> None:
+            changes.append({"at": at, "actor": terminal, "action": action, "target": target[:64],
+                            "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)})
+
         for raw in sorted(payload.get("members") or [], key=lambda r: r["id"]):
             row = {k: raw.get(k) for k in MEMBER_FIELDS}
             current = conn.execute(select(members).where(members.c.id == row["id"]).with_for_update()).one_or_none()
-            if current is None:
+            changed = member_change(terminal, store, None if current is None else current._mapping, row)
+            if changed is None:
                 conn.execute(insert(members).values(**row, rev=self._next_rev(conn)))
-            elif any(getattr(current, k) != row[k] for k in ("name", "mobile", "birth_date", "segment")):
+                audited("member.enrol", row["id"], store=row["store_code"])
+            elif changed:
                 conn.execute(update(members).where(members.c.id == row["id"])
-                             .values(**{k: row[k] for k in ("name", "mobile", "birth_date", "segment")},
-                                     rev=self._next_rev(conn)))
-        for raw in sorted(payload.get("cards") or [], key=lambda r: r["number"]):
-            row = {k: raw.get(k) for k in CARD_FIELDS}
-            current = conn.execute(select(cards).where(cards.c.number == row["number"]).with_for_update()).one_or_none()
-            if current is None:
-                conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
-                continue
-            mine, theirs = STATUS_RANK.get(current.status, 0), STATUS_RANK.get(row["status"], 0)
-            newer = (row["status_changed_at"] or "") > (current.status_changed_at or "")
-            if theirs > mine or (theirs == mine and newer and row["status"] != current.status):
-                conn.execute(update(cards).where(cards.c.number == row["number"])
-                             .values(status=row["status"], replaced_by=row["replaced_by"],
-                                     status_changed_at=row["status_changed_at"], status_reason=row["status_reason"],
-                                     rev=self._next_rev(conn)))
-        for raw in payload.get("gift_cards") or []:
+                             .values(**{k: row[k] for k in MEMBER_EDITABLE}, rev=self._next_rev(conn)))
+                audited("member.change", row["id"], **{k: [getattr(current, k), row[k]] for k in changed})
+        card_rows = sorted(({k: raw.get(k) for k in CARD_FIELDS} for raw in payload.get("cards") or []),
+                           key=lambda r: r["number"])
+        for row in card_rows:  # a payment card is refused before anything is looked up by it
+            check_card_number(PAYMENT_ONLY, row["number"], "a card")
+            if row["replaced_by"] is not None:
+                check_card_number(PAYMENT_ONLY, row["replaced_by"], f"card {mask(row['number'])}: its replacement")
+        if card_rows:
+            request_cards = {r["number"]: r for r in card_rows}
+            named = set(request_cards) | {r["replaced_by"] for r in card_rows if r["replaced_by"] is not None}
+            held = dict(conn.execute(select(cards.c.number, cards.c.member_id).where(cards.c.number.in_(named))).all())
+            # a member's store never changes and members are never removed: read without locks
+            stores_of = dict(conn.execute(select(members.c.id, members.c.store_code).where(
+                members.c.id.in_({r["member_id"] for r in card_rows if r["member_id"] is not None}))).all())
+            policy: CardPolicy | None = None  # read once, and only if a new card comes
+            for row in card_rows:
+                current = conn.execute(select(cards).where(cards.c.number == row["number"])
+                                       .with_for_update()).one_or_none()
+                what = card_change(terminal, store, None if current is None else current._mapping, row,
+                                   stores_of.get(row["member_id"]), request_cards, held)
+                if what == "issue":  # a number new to the hub: the programme's ranges too
+                    policy = policy or self._card_policy(conn)
+                    check_card_number(policy, row["number"], "a new card")
+                    conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
+                    audited("card.issue", row["number"], member_id=row["member_id"], status=row["status"])
+                elif what == "status":
+                    conn.execute(update(cards).where(cards.c.number == row["number"])
+                                 .values(status=row["status"], replaced_by=row["replaced_by"],
+                                         status_changed_at=row["status_changed_at"],
+                                         status_reason=row["status_reason"], rev=self._next_rev(conn)))
+                    audited("card.status", row["number"], member_id=current.member_id,  # type: ignore[union-attr]
+                            status=[current.status, row["status"]],  # type: ignore[union-attr]
+                            replaced_by=row["replaced_by"], reason=row["status_reason"])
+        for raw in sorted(payload.get("gift_cards") or [], key=lambda r: r["number"]):
             row = {k: raw.get(k) for k in GIFT_FIELDS}
+            check_gift_card_number(row["number"], "a gift card")
             if conn.execute(select(gift_cards.c.number).where(gift_cards.c.number == row["number"])).first() is None:
                 conn.execute(insert(gift_cards).values(**row, rev=self._next_rev(conn)))
+                audited("gift_card.issue", row["number"], status=row["status"])
+        if changes:
+            conn.execute(insert(audit), changes)
 
     def sync_body(self, terminal: str, body: bytes) -> dict[str, Any]:
         """Hub.sync on a request body as received. orjson reads an integer beyond 64
@@ -449,14 +682,28 @@ class Hub:
         for key in ("members", "cards", "gift_cards"):
             if len(payload.get(key) or []) > DIRECTORY_ROWS_MAX:
                 raise HubRefused(f"at most {DIRECTORY_ROWS_MAX} {key} per request", 413, "batch_too_large")
+        own_after = payload.get("own_after")
+        if own_after is not None and batch:
+            raise HubRefused("a request that takes this terminal's own entries back (own_after) carries no "
+                             "entries: send them once the terminal has its chain back", 422, "bad_payload")
         cursor = int(payload.get("cursor") or 0)
         directory_rev = int(payload.get("directory_rev") or 0)
-        at = format_utc(self.clock())
+        now = self.clock()
+        at = format_utc(now)
         with self.engine.begin() as conn:
             # this terminal's row first: one request per terminal at a time, and the lock order of ordering.py
-            conn.execute(select(terminals.c.id).where(terminals.c.id == terminal).with_for_update())
-            self._upsert_directory(conn, payload)
-            acked = self._ingest(conn, terminal, batch)
+            term = conn.execute(select(terminals.c.id, terminals.c.store, terminals.c.created_at,
+                                       terminals.c.last_seq, terminals.c.last_hash,
+                                       terminals.c.adjust_points_per_day, terminals.c.adjust_day,
+                                       terminals.c.adjust_used)
+                                .where(terminals.c.id == terminal).with_for_update()).one()
+            self._upsert_directory(conn, term, payload, now)
+            acked, last_seq, last_hash = self._ingest(conn, term, batch, now)
+            own = None
+            if own_after is not None:  # a terminal taking its own entries back, after a restore
+                own = conn.execute(select(*_STORED_ENTRY).where(entries.c.terminal_code == terminal,
+                                                                 entries.c.seq > own_after)
+                                   .order_by(entries.c.seq).limit(DOWNSTREAM_ENTRIES_MAX)).all()
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
             down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
             directory, new_rev = directory_changes(conn, directory_rev)
@@ -480,6 +727,10 @@ class Hub:
             "balances": member_balances,
             "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
                                                      **({"toml": toml} if toml is not None else {})},
+            "last_seq": last_seq,
+            "last_hash": last_hash,
+            **({} if own is None else {"own_entries": [dict(zip(ENTRY_FIELDS, r)) for r in own]}),
+            "hub_time": hub_time(),
         }
 
     # -- operations ---------------------------------------------------------------------
@@ -500,9 +751,90 @@ class Hub:
                                .returning(rulesets.c.version)).one()
         return int(row[0]), ruleset.hash
 
+    # -- manual adjustments held above a terminal's daily limit ---------------------------
+
+    def set_adjust_limit(self, terminal_id: str, points: int, by: str) -> None:
+        """A terminal's own daily limit of manual adjustment points (0: every one is held)."""
+        if type(points) is not int or not 0 <= points <= ENTRY_POINTS_MAX:
+            raise HubRefused(f"the daily limit is 0 to {ENTRY_POINTS_MAX:,} points")
+        by = _person(by)
+        with self.engine.begin() as conn:
+            before = conn.execute(select(terminals.c.adjust_points_per_day).where(
+                terminals.c.id == terminal_id, terminals.c.id != HUB_TERMINAL).with_for_update()).one_or_none()
+            if before is None:
+                raise HubRefused(f"no terminal {terminal_id}", 404, "unknown_terminal")
+            conn.execute(update(terminals).where(terminals.c.id == terminal_id)
+                         .values(adjust_points_per_day=points))
+            record(conn, self.clock(), by, "terminal.adjust_limit", terminal_id,
+                   before=before[0] if before[0] is not None else f"default {ADJUST_POINTS_PER_DAY_DEFAULT}",
+                   after=points)
+
+    def adjustments(self, everything: bool = False) -> list[dict[str, Any]]:
+        """Held adjustments, oldest first; with `everything`, the decided ones too."""
+        query = select(held_adjustments).order_by(held_adjustments.c.id)
+        if not everything:
+            query = query.where(held_adjustments.c.status == "held")
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def decide_adjustment(self, held_id: int, approve: bool, by: str, reason: str) -> dict[str, Any]:
+        """Approve (the hub's chain gives the member the points) or reject (nothing more
+        is written) a held adjustment; audited either way. The decided row."""
+        by, reason = _person(by), _reason(reason)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(held_adjustments).where(held_adjustments.c.id == held_id)
+                               .with_for_update()).one_or_none()
+            if row is None:
+                raise HubRefused(f"no held adjustment {held_id} (loyalty-hub adjustments list)", 404, "unknown_hold")
+            if row.status != "held":
+                raise HubRefused(f"adjustment {held_id} was already {row.status} by {row.decided_by} at "
+                                 f"{row.decided_at}", 409, "already_decided")
+            release = None
+            if approve:
+                (release,) = append_hub_entries(conn, [HubEntry(
+                    row.member_id, int(row.points), f"approved: {row.terminal_code}#{row.seq} adjusted "
+                    f"{int(row.points):+} points (held #{held_id}): {reason}", "release", by)], now)
+                add_to_balances(conn, {row.member_id: int(row.points)})
+            status = "approved" if approve else "rejected"
+            conn.execute(update(held_adjustments).where(held_adjustments.c.id == held_id).values(
+                status=status, decided_by=by, decided_at=format_utc(now), decision_reason=reason,
+                release_entry_id=release["id"] if release else None))
+            record(conn, now, by, f"adjustment.{'approve' if approve else 'reject'}", str(held_id),
+                   entry_id=row.entry_id, member_id=row.member_id, points=int(row.points), reason=reason,
+                   release_entry_id=release["id"] if release else None)
+            return dict(conn.execute(select(held_adjustments).where(held_adjustments.c.id == held_id)).one()._mapping)
+
+    # -- the programme's member card ranges -------------------------------------------
+
+    def _card_policy(self, conn: Connection) -> CardPolicy:
+        rows = conn.execute(select(card_ranges).order_by(card_ranges.c.position)).all()
+        return CardPolicy(tuple(CardRange(r.prefix, tuple(int(x) for x in r.lengths.split(",")), bool(r.luhn))
+                                for r in rows))
+
+    def card_policy(self) -> CardPolicy:
+        with self.engine.connect() as conn:
+            return self._card_policy(conn)
+
+    def set_card_ranges(self, policy: CardPolicy, by: str) -> None:
+        """Replace the member card ranges (none: only payment cards are refused). Cards
+        the hub already holds are not checked again at sync; `loyalty-hub verify` lists
+        those outside the new ranges."""
+        with self.engine.begin() as conn:
+            before = [range_text(r) for r in self._card_policy(conn).ranges]
+            conn.execute(card_ranges.delete())
+            if policy.ranges:
+                conn.execute(insert(card_ranges), [
+                    {"position": i, "prefix": r.prefix, "lengths": ",".join(map(str, r.lengths)), "luhn": r.luhn}
+                    for i, r in enumerate(policy.ranges, 1)])
+            record(conn, self.clock(), by, "cards.ranges", "card_ranges", before=before,
+                   after=[range_text(r) for r in policy.ranges])
+
     def reconcile(self) -> list[dict[str, Any]]:
         """Members whose balance across every terminal went below zero (offline
-        redemptions at two branches), with the entries that took it there."""
+        redemptions at two branches), with the entries that took it there, and
+        `settled`: the decision to keep the debt, while the balance is still the one
+        decided on (null otherwise)."""
         out = []
         with self.engine.connect() as conn:
             for member_id, points in conn.execute(select(balances.c.member_id, balances.c.points)
@@ -510,10 +842,58 @@ class Hub:
                 rows = conn.execute(select(entries).where(and_(entries.c.member_id == member_id,
                                                                entries.c.points < 0))
                                     .order_by(entries.c.created_at)).all()
-                out.append({"member_id": member_id, "balance": int(points),
+                last = conn.execute(select(settlements).where(settlements.c.member_id == member_id)
+                                    .order_by(settlements.c.id.desc()).limit(1)).first()
+                settled = None
+                if last is not None and last.decision == "keep-debt" and int(last.balance) == int(points):
+                    settled = {k: getattr(last, k) for k in ("decision", "decided_by", "decided_at", "reason")}
+                out.append({"member_id": member_id, "balance": int(points), "settled": settled,
                             "debits": [{k: getattr(r, k) for k in ("terminal_code", "seq", "kind", "points",
                                                                      "receipt_ref", "created_at")} for r in rows]})
         return out
+
+    def settle(self, member_id: str, write_off: bool, by: str, reason: str) -> dict[str, Any]:
+        """Settle an overdrawn member with an entry of the hub's own chain, which every
+        terminal and report then sees: a write-off brings the balance back to 0; keeping
+        the debt writes a 0-point entry recording the decision. Audited; the settlement."""
+        by, reason = _person(by), _reason(reason)
+        decision = "write-off" if write_off else "keep-debt"
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
+                raise HubRefused(f"no member {member_id}", 404, "unknown_member")
+            hub_chain = lock_hub_chain(conn)  # the lock order of ordering.py: hub chain, ingest, balances
+            hold_ingest_order(conn)
+            balance = int(conn.execute(select(balances.c.points).where(balances.c.member_id == member_id)
+                                       .with_for_update()).scalar() or 0)
+            if balance >= 0:
+                raise HubRefused(f"member {member_id} is not overdrawn (balance {balance}); nothing to settle", 409,
+                                 "not_overdrawn")
+            if write_off and -balance > ENTRY_POINTS_MAX:
+                raise HubRefused(f"member {member_id} owes {-balance} points, more than one entry may move "
+                                 f"(ENTRY_POINTS_MAX, {ENTRY_POINTS_MAX:,})", 422, "limit_exceeded")
+            points = -balance if write_off else 0
+            text = (f"written off: a debt of {-balance} points" if write_off
+                    else f"debt of {-balance} points kept") + f": {reason}"
+            (row,) = append_hub_entries(conn, [HubEntry(member_id, points, text, decision, by)], now, hub_chain)
+            if points:
+                add_to_balances(conn, {member_id: points})
+            settled = {"member_id": member_id, "decision": decision, "balance": balance, "entry_id": row["id"],
+                       "decided_by": by, "reason": reason, "decided_at": format_utc(now)}
+            conn.execute(insert(settlements).values(**settled))
+            record(conn, now, by, f"settle.{decision}", member_id, balance=balance, points=points, reason=reason,
+                   entry_id=row["id"])
+            return settled
+
+    def implausible_times(self, limit: int = RECONCILE_ROWS_MAX) -> tuple[list[dict[str, Any]], int]:
+        """Entries whose time is implausible (written long after they reached the hub,
+        or long before their terminal was enrolled): the first `limit` by terminal and
+        seq, and how many there are in all."""
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(entry_time_flags)).scalar_one())
+            rows = conn.execute(select(entry_time_flags).order_by(entry_time_flags.c.terminal_code,
+                                                                  entry_time_flags.c.seq).limit(limit)).all()
+        return [dict(r._mapping) for r in rows], total
 
     def shared_mobiles(self) -> list[dict[str, Any]]:
         """Mobile numbers enrolled as more than one member (at branches offline at the time):

@@ -113,3 +113,23 @@ def test_two_terminals_through_a_real_hub_process_and_its_cli(hub_url: str, tmp_
             client.close()
             client.ledger.close()
         proc.stop()
+
+
+def test_every_hub_command_has_help_and_is_in_the_readme() -> None:
+    import click
+
+    from sync.hub.cli import cli
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    def walk(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+        out = []
+        for name, cmd in group.commands.items():
+            out.append((f"{prefix}{name}", cmd))
+            if isinstance(cmd, click.Group):
+                out += walk(cmd, f"{prefix}{name} ")
+        return out
+
+    for name, cmd in walk(cli):
+        assert cmd.help, f"`loyalty-hub {name}` has no help text"
+        assert f"loyalty-hub {name}" in readme, f"`loyalty-hub {name}` is not in README.md"

@@ -1,4 +1,11 @@
-"""Alembic environment of the hub: runs with the engine the hub hands it."""
+"""Alembic environment of the hub: runs with the engine the hub hands it.
+
+Every migration of a run commits together or not at all, on SQLite too (it runs DDL
+in a transaction; Alembic assumes it cannot, so a failed run left the earlier
+migrations in place). On SQLite that transaction begins IMMEDIATE (the engine's
+`begin` hook), so a second process waits for the first one's commit before it reads
+the version: sync.hub.db.upgrade relies on it to run one upgrade at a time.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ engine = config.attributes["engine"]
 
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata,
-                      render_as_batch=connection.dialect.name == "sqlite")
+                      render_as_batch=connection.dialect.name == "sqlite", transactional_ddl=True)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()

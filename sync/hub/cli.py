@@ -321,6 +321,9 @@ def verify(db_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    os.umask(0o077)  # the hub's SQLite file and anything else it writes: its user's alone
     cli.main(args=argv, prog_name="loyalty-hub")
 
 

@@ -36,14 +36,17 @@ from typing import Any
 
 from collections.abc import Iterable, Mapping
 
+from ledger import limits
 from ledger.cardpolicy import CARD_NUMBER_MAX, CardPolicy, mask, normalise_card_number
 from ledger.errors import PaymentCardRefused, ValidationFailed
 from ledger.schema import ENTRY_KINDS
 from sync.errors import HubRefused
+from sync.protocol import STATUS_RANK
 
-ENTRY_POINTS_MAX = 10**12  # points, either sign, in one entry
-ENTRY_AMOUNT_MAX = 10**15  # Rial, either sign, in one entry
-BALANCE_POINTS_MAX = 10**15  # points, either sign, in one member's balance
+# the terminals' own bounds (ledger.limits): points and Rial, either sign
+ENTRY_POINTS_MAX = limits.ENTRY_POINTS_MAX  # in one entry
+ENTRY_AMOUNT_MAX = limits.ENTRY_AMOUNT_RIAL_MAX  # in one entry
+BALANCE_POINTS_MAX = limits.BALANCE_POINTS_MAX  # in one member's balance
 
 
 # Manual adjustments (`adjust` entries) one terminal makes in a day (the stores' date),
@@ -51,8 +54,6 @@ BALANCE_POINTS_MAX = 10**15  # points, either sign, in one member's balance
 # own limit is set with `loyalty-hub terminals limit`.
 ADJUST_POINTS_PER_DAY_DEFAULT = 50_000
 MEMBER_EDITABLE = ("name", "mobile", "birth_date", "segment")  # what a change of a member may touch
-# When two branches changed a card, the more final status wins.
-STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
 FOREIGN_CARD_STATUSES = ("lost", "blocked", "replaced")  # what a branch may do to another store's card
 
 # The signs an entry's points and amount may have, by kind: +1 at least 0, -1 at

@@ -36,7 +36,6 @@ from sync.hub.entitlement import (
     ENTRY_POINTS_MAX,
     MEMBER_EDITABLE,
     PAYMENT_ONLY,
-    STATUS_RANK,  # noqa: F401  (sync.client reads the card status order from here)
     card_change,
     check_balance,
     check_card_number,
@@ -46,6 +45,7 @@ from sync.hub.entitlement import (
     member_change,
     split_adjustments,
 )
+from sync.protocol import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS
 from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
@@ -78,14 +78,6 @@ BATCH_ENTRIES_MAX = 5_000
 DIRECTORY_ROWS_MAX = 5_000
 DOWNSTREAM_ENTRIES_MAX = 5_000
 RECONCILE_ROWS_MAX = 1_000  # rows of one list that reconcile prints (it says how many more there are)
-ENTRY_FIELDS = ("id", "terminal_code", "seq", "member_id", "card_number", "gift_card_number", "kind", "points",
-                "amount", "sale_id", "receipt_ref", "rule_id", "reason", "actor", "ruleset_hash", "created_at",
-                "prev_hash", "hash")
-MEMBER_FIELDS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "segment", "enrolled_at",
-                 "enrolled_by", "store_code")
-CARD_FIELDS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
-               "status_changed_at", "status_reason")
-GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
 
 
 def _now() -> datetime:

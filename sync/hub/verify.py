@@ -21,7 +21,7 @@ from ledger.chain import GENESIS_HASH, entry_hash
 from sync.errors import HubRefused
 from sync.hub.entitlement import PAYMENT_ONLY, check_card_number, check_gift_card_number
 from sync.hub.schema import balances, cards, entries, gift_cards, terminals
-from sync.hub.service import ENTRY_FIELDS
+from sync.protocol import ENTRY_FIELDS
 
 VERIFY_BATCH_ROWS = 5_000  # rows read at a time
 

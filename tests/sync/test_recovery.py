@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from sqlalchemy import select
+
 from ledger import backup
 from ledger.sales import post_sale
 from ledger.service import Ledger
 from ledger.verify import verify
 from sync.client import SyncClient
+from sync.hub.schema import members
 from sync.hub.service import Hub
 from tests.conftest import sale
 
@@ -26,7 +29,7 @@ def test_a_terminal_an_hour_fast_syncs_in_the_hubs_time(hub: Hub, terminals) -> 
     assert offset is not None and -3700 < offset < -3500
     assert hub.sync("TA", {})["last_seq"] >= 0
     with hub.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM members WHERE id = ?", (m.id,)) is not None
+        assert conn.execute(select(members.c.id).where(members.c.id == m.id)).scalar_one() == m.id
 
 
 def test_a_terminal_restored_from_an_older_backup_takes_its_entries_back(  # type: ignore[no-untyped-def]

@@ -146,6 +146,14 @@ class SyncReport:
     backlog: int = 0
 
 
+def check_store(creds: Credentials, store: str) -> None:
+    """The store the config names must be the one the terminal was enrolled for: the
+    hub refuses members enrolled for another store."""
+    if creds.store != store:
+        raise NotEnrolled(f"this terminal was enrolled for store {creds.store!r} but [agent] store is {store!r}; "
+                          f"set [agent] store = \"{creds.store}\" or enrol again with a code for {store!r}")
+
+
 class SyncClient:
     def __init__(self, ledger: Ledger, creds: Credentials, *, batch_size: int = 500, timeout_s: float = 10.0,
                  verify: Any = True, transport: httpx.BaseTransport | None = None,

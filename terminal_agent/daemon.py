@@ -20,7 +20,8 @@ import uvicorn
 
 from ledger import backup as backups
 from ledger.errors import BackupError, LedgerError
-from sync.client import SyncClient, load_credentials, run_sync_loop, tls_verify
+from sync.client import SyncClient, check_store, load_credentials, run_sync_loop, tls_verify
+from sync.errors import NotEnrolled
 from terminal_agent.api.app import create_app
 from terminal_agent.config import AgentConfig
 from terminal_agent.errors import AgentError
@@ -47,6 +48,11 @@ def _sync_client(rt: Runtime) -> SyncClient | None:
     if creds is None:
         log.warning("[sync] hub_url is set but this terminal is not enrolled: run `loyalty-agent enroll %s CODE`",
                     cfg.sync.hub_url)
+        return None
+    try:
+        check_store(creds, cfg.agent.store)
+    except NotEnrolled as exc:
+        log.error("sync is off: %s", exc)
         return None
     verify = tls_verify(cfg.resolve(cfg.sync.ca_bundle) if cfg.sync.ca_bundle else None)
     creds = dataclasses.replace(creds, hub_url=cfg.sync.hub_url.rstrip("/"))  # the config says where the hub is

@@ -122,3 +122,22 @@ def test_users_add_takes_no_pin_on_the_command_line_but_reads_it_from_stdin(tmp_
     finally:
         led.close()
     assert (config.data_dir / "pin-key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_terminal_configured_for_another_store_than_its_enrolment_is_told_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The hub refuses members enrolled for another store than the terminal's: the
+    terminal says so plainly instead of meeting 403 on every sync."""
+    import json
+
+    from click.testing import CliRunner
+
+    from terminal_agent.cli import cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hub.json").write_text(json.dumps({"hub_url": "http://127.0.0.1:9", "terminal": "T1", "store": "tehran-1",
+                                               "secret": "s" * 40}))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[agent]\ndata_dir = "{data}"\nstore = "main"\n')
+    out = CliRunner().invoke(cli, ["--config", str(cfg), "sync", "status"])
+    assert out.exit_code == 1 and "enrolled for store 'tehran-1'" in out.output and 'store = "tehran-1"' in out.output

@@ -20,7 +20,7 @@ def _verify(actx: AgentContext) -> Any:
 
 
 def open_client(actx: AgentContext):  # type: ignore[no-untyped-def]
-    from sync.client import SyncClient, load_credentials
+    from sync.client import SyncClient, check_store, load_credentials
     from terminal_agent.ledgers import open_ledger
 
     cfg = actx.config
@@ -28,6 +28,7 @@ def open_client(actx: AgentContext):  # type: ignore[no-untyped-def]
     if creds is None:
         raise NotEnrolled("this terminal is not enrolled with a hub; run `loyalty-agent enroll HUB_URL CODE` "
                           "with a code from `loyalty-hub terminals add`")
+    check_store(creds, cfg.agent.store)
     if cfg.sync.hub_url:  # the config says where the hub is; the credentials say who we are
         creds = dataclasses.replace(creds, hub_url=cfg.sync.hub_url.rstrip("/"))
     led = open_ledger(cfg)

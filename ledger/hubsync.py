@@ -13,7 +13,7 @@ from typing import Any
 from ledger.cardpolicy import CardPolicy, normalise_card_number
 from ledger.db import Raw
 from ledger.errors import IntegrityFailure, ValidationFailed
-from ledger.rows import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, card_change_wins
+from ledger.rows import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, LINE_FIELDS, MEMBER_FIELDS, SALE_FIELDS, card_change_wins
 from ledger.writer import move_balances
 
 log = logging.getLogger("ledger.hubsync")
@@ -51,7 +51,22 @@ def batch_rows(raw: Raw, rows: list[tuple[Any, ...]]) -> dict[str, list[dict[str
         found = {r[0]: r for r in raw.all(f"SELECT {', '.join(fields)} FROM {table} WHERE {column} IN "
                                           "(SELECT value FROM json_each(?))", (json.dumps(refs),))} if refs else {}
         out[key] = [dict(zip(fields, found[ref])) for ref in refs if ref in found]
+    out["sales"] = _sales(raw, list(dict.fromkeys(r[2] for r in rows if r[1] == "sale")))
     return out
+
+
+def _sales(raw: Raw, ids: list[str]) -> list[dict[str, Any]]:
+    """Sales and refunds with their lines, for the hub's back office."""
+    if not ids:
+        return []
+    wanted = json.dumps(ids)
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for r in raw.all(f"SELECT sale_id, {', '.join(LINE_FIELDS)} FROM sale_lines WHERE sale_id IN "
+                     "(SELECT value FROM json_each(?)) ORDER BY sale_id, line_no", (wanted,)):
+        lines.setdefault(r[0], []).append(dict(zip(LINE_FIELDS, r[1:])))
+    found = {r[0]: dict(zip(SALE_FIELDS, r)) for r in raw.all(
+        f"SELECT {', '.join(SALE_FIELDS)} FROM sales WHERE id IN (SELECT value FROM json_each(?))", (wanted,))}
+    return [{**found[i], "lines": lines.get(i, [])} for i in ids if i in found]
 
 
 def acknowledged(raw: Raw, entry_ids: list[str], batch_end: int) -> None:
@@ -222,3 +237,101 @@ def take_own_entries(raw: Raw, terminal: str, after_seq: int, theirs: list[dict[
     raw.run("UPDATE terminals SET next_seq = ?, last_hash = ? WHERE code = ?", (expected, prev, terminal))
     move_balances(raw, member_delta, member_credit, gift_delta, gift_loaded)
     return len(theirs) - len(known & hub_ids), len(unsent)
+
+
+# -- chain scale (protocol 2): sums instead of other terminals' entries -----------------
+
+def protocol(raw: Raw) -> int:
+    return int(raw.scalar("SELECT protocol FROM sync_state WHERE id = 1"))
+
+
+_FOREIGN = "terminal_code NOT IN (SELECT code FROM terminals)"
+
+
+def compact(raw: Raw) -> int:
+    """Leave the old protocol: other terminals' entries become their sums (points and
+    Rial elsewhere, bonus uses elsewhere) and are removed; members this store never
+    saw are marked stale until the hub confirms them. Balances do not move. Returns the
+    entries removed. Runs once, in the transaction that takes the hub's first answer
+    of the new protocol (whose sums then replace these)."""
+    raw.run(f"UPDATE balances SET elsewhere = elsewhere + coalesce((SELECT sum(points) FROM entries "
+            f"WHERE entries.member_id = balances.member_id AND {_FOREIGN}), 0)")
+    raw.run(f"UPDATE gift_cards SET elsewhere = elsewhere + coalesce((SELECT sum(amount) FROM entries "
+            f"WHERE entries.gift_card_number = gift_cards.number AND kind IN ('gift_load', 'gift_spend') "
+            f"AND {_FOREIGN}), 0)")
+    raw.run(f"INSERT INTO member_rule_uses (member_id, rule_id, elsewhere, archived, last_used_at) "
+            f"SELECT member_id, rule_id, count(*), 0, max(created_at) FROM entries WHERE kind = 'bonus' "
+            f"AND rule_id IS NOT NULL AND member_id IN (SELECT id FROM members) AND {_FOREIGN} "
+            f"GROUP BY member_id, rule_id ON CONFLICT (member_id, rule_id) DO UPDATE SET "
+            f"elsewhere = elsewhere + excluded.elsewhere, last_used_at = max(coalesce(last_used_at, ''), "
+            f"excluded.last_used_at)")
+    removed = int(raw.scalar(f"SELECT count(*) FROM entries WHERE {_FOREIGN}"))
+    raw.run(f"DELETE FROM entries WHERE {_FOREIGN}")
+    raw.run("UPDATE members SET stale = 1 WHERE store_code NOT IN (SELECT store_code FROM terminals) "
+            "AND id NOT IN (SELECT member_id FROM sales)")
+    raw.run("UPDATE sync_state SET protocol = 2 WHERE id = 1")
+    return removed
+
+
+def take_member_states(raw: Raw, states: list[dict[str, Any]], ranks: dict[str, int]) -> None:
+    """What the hub says of members held here: points elsewhere (absolute: the balance
+    moves by the difference), the tier if it ranks higher than the one held, bonus
+    uses elsewhere; and the member is confirmed (not stale). Members not held are
+    skipped: they come with their state when they come."""
+    member_delta: dict[str, int] = {}
+    for s in states:
+        mid = s["member_id"]
+        row = raw.one_or_none("SELECT b.elsewhere, m.tier FROM balances b JOIN members m ON m.id = b.member_id "
+                              "WHERE b.member_id = ?", (mid,))
+        if row is None:
+            continue
+        elsewhere, tier = int(row[0]), row[1]
+        if int(s["elsewhere"]) != elsewhere:
+            member_delta[mid] = int(s["elsewhere"]) - elsewhere
+            raw.run("UPDATE balances SET elsewhere = ? WHERE member_id = ?", (int(s["elsewhere"]), mid))
+        if s.get("tier") and ranks.get(s["tier"], -1) > ranks.get(tier, -1):
+            raw.run("UPDATE members SET tier = ? WHERE id = ?", (s["tier"], mid))
+        raw.run("UPDATE member_rule_uses SET elsewhere = 0 WHERE member_id = ?", (mid,))
+        for rule, uses, last in s.get("uses") or []:
+            raw.run("INSERT INTO member_rule_uses (member_id, rule_id, elsewhere, archived, last_used_at) "
+                    "VALUES (?, ?, ?, 0, ?) ON CONFLICT (member_id, rule_id) DO UPDATE SET "
+                    "elsewhere = excluded.elsewhere, last_used_at = max(coalesce(last_used_at, ''), "
+                    "excluded.last_used_at)", (mid, str(rule)[:64], int(uses), last))
+        raw.run("UPDATE members SET stale = 0 WHERE id = ? AND stale", (mid,))
+    move_balances(raw, member_delta, {}, {}, {})
+
+
+def take_gift_states(raw: Raw, states: list[dict[str, Any]]) -> None:
+    gift_delta: dict[str, int] = {}
+    for s in states:
+        row = raw.one_or_none("SELECT elsewhere FROM gift_cards WHERE number = ?", (s["number"],))
+        if row is None or int(s["elsewhere"]) == int(row[0]):
+            continue
+        gift_delta[s["number"]] = int(s["elsewhere"]) - int(row[0])
+        raw.run("UPDATE gift_cards SET elsewhere = ? WHERE number = ?", (int(s["elsewhere"]), s["number"]))
+    move_balances(raw, {}, {}, gift_delta, {})
+
+
+def take_blocklist(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> None:
+    """Cards lost, blocked or replaced anywhere: a card held here takes the status
+    (the more final wins); one whose member is not held goes on the blocklist."""
+    for b in rows:
+        try:
+            number = normalise_card_number(b["number"])
+        except ValidationFailed:
+            continue
+        if policy.refusal(number) is not None and policy.refusal(number).code == "bank_card":  # type: ignore[union-attr]
+            continue  # never stored, not even to refuse it
+        local = raw.one_or_none("SELECT status, replaced_by FROM cards WHERE number = ?", (number,))
+        if local is not None:
+            if card_change_wins(local[0], local[1], b["status"], b["replaced_by"]):
+                target = b["replaced_by"]
+                if target and raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (target,)) is None:
+                    target = None
+                raw.run("UPDATE cards SET status = ?, replaced_by = ?, status_changed_at = ?, status_reason = ? "
+                        "WHERE number = ?", (b["status"], target, b["changed_at"], b["reason"], number))
+            continue
+        raw.run("INSERT INTO blocklist (number, status, replaced_by, changed_at, reason) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (number) DO UPDATE SET status = excluded.status, replaced_by = excluded.replaced_by, "
+                "changed_at = excluded.changed_at, reason = excluded.reason",
+                (number, b["status"], b["replaced_by"], b["changed_at"], b["reason"]))

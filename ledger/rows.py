@@ -12,6 +12,12 @@ MEMBER_FIELDS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "s
 CARD_FIELDS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
                "status_changed_at", "status_reason")
 GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
+# A sale or refund as the hub keeps it for the back office (the idempotency key and
+# request hash stay at the till), with its lines
+SALE_FIELDS = ("id", "kind", "original_sale_id", "terminal_code", "member_id", "card_number", "receipt_ref",
+               "amount", "ruleset_hash", "created_at", "actor", "result_json")
+LINE_FIELDS = ("line_no", "sku", "name", "category", "quantity", "unit_price", "original_line_no")
+PROTOCOL = 2  # 2: sales go up; other branches come down as sums, not entries
 # When two branches changed a card, the more final status wins.
 STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
 

@@ -37,7 +37,7 @@ from ledger.types import (
     require_int,
     require_text,
 )
-from ledger.writer import NewEntry, append_entries
+from ledger.writer import NewEntry, append_entries, queue_for_hub
 
 if TYPE_CHECKING:
     from ledger.service import Ledger
@@ -176,6 +176,7 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
             (sale_id, no, line.sku, line.name, line.category, line.quantity, line.unit_price)
             for no, line in enumerate(req.lines, start=1)
         ])
+        queue_for_hub(conn, "sale", sale_id, at)  # up to the hub, after its entries
         return result
 
 
@@ -312,6 +313,7 @@ def refund(ledger: "Ledger", req: RefundRequest) -> RefundResult:
         conn.execute(insert(sale_lines), [
             {"sale_id": refund_id, "line_no": i, **line} for i, line in enumerate(lines, start=1)
         ])
+        queue_for_hub(conn, "sale", refund_id, at)
         return result
 
 

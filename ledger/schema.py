@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -114,6 +115,9 @@ members = Table(
     Column("enrolled_at", UTCTime, nullable=False),
     Column("enrolled_by", String(64), nullable=False),
     Column("store_code", String(64), nullable=False),
+    # taken in the days of the old protocol, not seen here since: the hub is asked before
+    # its balance is trusted (ledger.hubsync)
+    Column("stale", Boolean, nullable=False, server_default="0"),
 )
 
 cards = Table(
@@ -141,6 +145,10 @@ gift_cards = Table(
     Column("balance", BigInteger, nullable=False),
     # Rial ever loaded: bounded (ledger.limits) so every sum of its entries fits int64.
     Column("loaded", BigInteger, nullable=False, server_default="0"),
+    # Rial moved at other terminals, as the hub last said (their entries are not kept here)
+    Column("elsewhere", BigInteger, nullable=False, server_default="0"),
+    # Rial of this terminal's own entries archived past the retention (ledger.archive)
+    Column("archived", BigInteger, nullable=False, server_default="0"),
     Column("issued_at", UTCTime, nullable=False),
     Column("issued_by", String(64), nullable=False),
     _enum_check("status", ("active", "blocked"), "status"),
@@ -222,6 +230,59 @@ balances = Table(
     # Points ever credited: bounded (ledger.limits) so every running sum of the member's
     # entries fits int64.
     Column("credited", BigInteger, nullable=False, server_default="0"),
+    # points = this ledger's entries + elsewhere + archived_credit - archived_debit:
+    # what other terminals did, as the hub last said (their entries are not kept here)
+    Column("elsewhere", BigInteger, nullable=False, server_default="0"),
+    # own entries archived past the retention (ledger.archive): their credits and debits
+    Column("archived_credit", BigInteger, nullable=False, server_default="0"),
+    Column("archived_debit", BigInteger, nullable=False, server_default="0"),
+)
+
+# Offer and bonus uses that are not in this ledger's entries: at other terminals (as the
+# hub last said) and archived; a sale's snapshot adds them to its own count.
+member_rule_uses = Table(
+    "member_rule_uses",
+    metadata,
+    Column("member_id", String(36), ForeignKey("members.id"), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("elsewhere", Integer, nullable=False, server_default="0"),
+    Column("archived", Integer, nullable=False, server_default="0"),
+    Column("last_used_at", String(27), nullable=True),
+)
+
+# Cards lost, blocked or replaced anywhere in the chain whose member this terminal does
+# not hold: refused with the reason all the same (the hub sends the whole blocklist).
+blocklist = Table(
+    "blocklist",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("replaced_by", String(32), nullable=True),
+    Column("changed_at", String(27), nullable=True),
+    Column("reason", String(200), nullable=True),
+)
+
+# Where each local chain was archived up to (ledger.archive): `ledger verify` checks the
+# chain from here.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("terminal_code", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", String(27), nullable=False),
+)
+
+# A member's archived sales, summed: the history a sale's snapshot needs of them.
+member_stats = Table(
+    "member_stats",
+    metadata,
+    Column("member_id", String(36), ForeignKey("members.id"), primary_key=True),
+    Column("sales", BigInteger, nullable=False, server_default="0"),
+    Column("spend", BigInteger, nullable=False, server_default="0"),  # net of refunds
+    Column("gross", BigInteger, nullable=False, server_default="0"),  # sales only (the lifetime bound)
+    Column("first_visit_at", String(27), nullable=True),
+    Column("last_visit_at", String(27), nullable=True),
 )
 
 users = Table(
@@ -247,7 +308,7 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
 )
 
-OUTBOX_KINDS = ("entry", "member", "card", "gift_card")
+OUTBOX_KINDS = ("entry", "member", "card", "gift_card", "sale")
 
 outbox = Table(
     "outbox",
@@ -279,4 +340,6 @@ sync_state = Table(
     Column("last_error", Text, nullable=True),
     Column("ruleset_hash", String(64), nullable=True),
     Column("ruleset_toml", Text, nullable=True),
+    # 1: other terminals' entries come down (the old protocol); 2: their sums (chain scale)
+    Column("protocol", Integer, nullable=False, server_default="1"),
 )

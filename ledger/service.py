@@ -36,13 +36,14 @@ from ledger.timefmt import parse_utc
 from ledger.schema import CARD_TECHNOLOGIES, balances, cards, gift_cards, members, stores, terminals, tiers
 from ledger.cardpolicy import CardPolicy, normalise_card_number
 from ledger.types import Card, Member, require_int, require_text
-from ledger.writer import NewEntry, append_entries, audit, queue_directory
+from ledger.writer import NewEntry, append_entries, audit, queue_for_hub
 
 Clock = Callable[[], datetime]
 ADJUST_POINTS_MAX = 10_000_000
 GIFT_AMOUNT_MAX = limits.GIFT_AMOUNT_RIAL_MAX
 _CARD_SQL = ("SELECT number, member_id, technology, status, replaced_by, issued_at, issued_by, status_changed_at, "
              "status_reason FROM cards WHERE number = ?")  # read on every sale: plain SQL
+_BLOCKLIST_SQL = "SELECT status, replaced_by, changed_at, reason FROM blocklist WHERE number = ?"
 NO_RULESET = "-" * 64  # entries that no ruleset produced (adjustments, gift cards)
 
 
@@ -208,10 +209,49 @@ class Ledger:
     def _card(self, conn: Connection, number: str) -> Card:
         row = db.Raw(conn).one_or_none(_CARD_SQL, (number,))
         if row is None:
+            self._refuse_blocklisted(conn, number)
             raise UnknownCard(f"card {mask_card(number)} is not issued to any member")
         num, member_id, tech, status, replaced_by, issued_at, issued_by, changed_at, reason = row
         return Card(num, member_id, tech, status, replaced_by, parse_utc(issued_at), issued_by,
                     parse_utc(changed_at) if changed_at else None, reason)
+
+    def _refuse_blocklisted(self, conn: Connection, number: str) -> None:
+        """A card lost, blocked or replaced at another branch whose member this till does
+        not hold: refused with the reason all the same (the hub's blocklist)."""
+        row = db.Raw(conn).one_or_none(_BLOCKLIST_SQL, (number,))
+        if row is None:
+            return
+        status, replaced_by, changed_at, reason = row
+        when = describe_date(parse_utc(changed_at)) if changed_at else "an earlier date"
+        if status == "replaced":
+            raise CardReplaced(f"card {mask_card(number)} was replaced on {when}"
+                               + (f" by card {mask_card(replaced_by)}" if replaced_by else "")
+                               + "; ask the member for the new card")
+        raise CardBlocked(f"card {mask_card(number)} was {'reported lost' if status == 'lost' else 'blocked'} on "
+                          f"{when}" + (f": {reason}" if reason else ""))
+
+    def holding(self, card_or_mobile: str) -> str:
+        """Whether this till can answer for a card or mobile by itself: "held" (or
+        refused here with a reason), "stale" (held from the old protocol's days, not
+        seen here since: ask the hub if it answers), "unknown" (ask the hub), "refused"
+        (not a member card at all: nobody need be asked)."""
+        text = str(card_or_mobile).strip()
+        with self.read() as conn:
+            raw = db.Raw(conn)
+            if looks_like_mobile(text):
+                rows = raw.all("SELECT stale FROM members WHERE mobile = ? LIMIT 2", (normalise_mobile(text),))
+            else:
+                try:
+                    number = self.card_policy.accept(text)
+                except ValidationFailed:
+                    return "refused"
+                rows = raw.all("SELECT m.stale FROM cards c JOIN members m ON m.id = c.member_id "
+                               "WHERE c.number = ?", (number,))
+                if not rows and raw.one_or_none(_BLOCKLIST_SQL, (number,)) is not None:
+                    return "held"
+        if not rows:
+            return "unknown"
+        return "stale" if any(r[0] for r in rows) else "held"
 
     def _usable_card(self, conn: Connection, number: str) -> Card:
         """The card if a cashier may use it; else the reason it is refused (invariants 7
@@ -279,7 +319,7 @@ class Ledger:
                 )
             )
             conn.execute(insert(balances).values(member_id=member_id, points=0))
-            queue_directory(conn, "member", member_id, at)  # before its sign-up bonus entry
+            queue_for_hub(conn, "member", member_id, at)  # before its sign-up bonus entry
             bonus = signup_bonus(self.ruleset, at)
             if bonus is not None and bonus.points > 0:
                 append_entries(
@@ -304,7 +344,7 @@ class Ledger:
             if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
                 raise UnknownMember(f"no member with id {member_id}")
             self._insert_card(conn, number, member_id, technology, actor, at)
-            queue_directory(conn, "card", number, at)
+            queue_for_hub(conn, "card", number, at)
             audit(conn, at=at, actor=actor, action="card.issue", target=member_id, card=mask_card(number))
             return self._card(conn, number)
 
@@ -346,8 +386,8 @@ class Ledger:
                 .where(cards.c.number == old_number)
                 .values(status="replaced", replaced_by=new_number, status_changed_at=at, status_reason=reason)
             )
-            queue_directory(conn, "card", new_number, at)
-            queue_directory(conn, "card", old_number, at)
+            queue_for_hub(conn, "card", new_number, at)
+            queue_for_hub(conn, "card", old_number, at)
             audit(conn, at=at, actor=actor, action="card.replace", target=old.member_id,
                   old_card=mask_card(old_number), new_card=mask_card(new_number), reason=reason)
             return self._card(conn, new_number)
@@ -366,7 +406,7 @@ class Ledger:
                 update(cards).where(cards.c.number == number)
                 .values(status=status, status_changed_at=at, status_reason=reason)
             )
-            queue_directory(conn, "card", number, at)
+            queue_for_hub(conn, "card", number, at)
             audit(conn, at=at, actor=actor, action="card.block", target=card.member_id,
                   card=mask_card(number), status=status, reason=reason)
             return self._card(conn, number)
@@ -405,7 +445,7 @@ class Ledger:
                 raise DuplicateGiftCard(f"gift card {mask_card(number)} is already issued")
             conn.execute(insert(gift_cards).values(number=number, status="active", balance=0, issued_at=at,
                                                    issued_by=actor))
-            queue_directory(conn, "gift_card", number, at)
+            queue_for_hub(conn, "gift_card", number, at)
             if amount:
                 append_entries(conn, self.terminal,
                                [NewEntry(kind="gift_load", points=0, amount=amount, gift_card_number=number)],

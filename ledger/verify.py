@@ -71,12 +71,18 @@ def _check_balances(conn: Connection, report: VerifyReport) -> None:
             .group_by(entries.c.member_id)
         ).all()
     )
-    for member_id, points in conn.execute(select(balances.c.member_id, balances.c.points).order_by(balances.c.member_id)):
+    rows = conn.execute(select(balances.c.member_id, balances.c.points, balances.c.elsewhere,
+                               balances.c.archived_credit, balances.c.archived_debit).order_by(balances.c.member_id))
+    for member_id, points, elsewhere, archived_credit, archived_debit in rows:
         report.members += 1
-        expected = int(sums.pop(member_id, 0) or 0)
+        held = int(sums.pop(member_id, 0) or 0)
+        # what other terminals did (as the hub said) and what was archived are sums, not entries
+        expected = held + int(elsewhere) + int(archived_credit) - int(archived_debit)
         if points != expected:
+            extra = f" (entries {held}, elsewhere {elsewhere}, archived {archived_credit - archived_debit})" \
+                if elsewhere or archived_credit or archived_debit else ""
             report.problems.append(
-                f"member {member_id}: balance {points} but the entries add up to {expected}"
+                f"member {member_id}: balance {points} but the entries add up to {expected}{extra}"
             )
     for member_id in sorted(sums):
         report.problems.append(f"member {member_id}: has entries but no balance row")
@@ -87,8 +93,9 @@ def _check_balances(conn: Connection, report: VerifyReport) -> None:
             .group_by(entries.c.gift_card_number)
         ).all()
     )
-    for number, balance in conn.execute(select(gift_cards.c.number, gift_cards.c.balance)):
-        expected = int(gift_sums.get(number, 0) or 0)
+    for number, balance, elsewhere, archived in conn.execute(
+            select(gift_cards.c.number, gift_cards.c.balance, gift_cards.c.elsewhere, gift_cards.c.archived)):
+        expected = int(gift_sums.get(number, 0) or 0) + int(elsewhere) + int(archived)
         if balance != expected:
             report.problems.append(f"gift card …{number[-4:]}: balance {balance} but the entries add up to {expected}")
 

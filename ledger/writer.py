@@ -146,9 +146,9 @@ def move_balances(raw: Raw, member_delta: dict[str, int], member_credit: dict[st
                      "Rial")
 
 
-def queue_directory(conn: Connection, kind: str, ref: str, at: datetime) -> None:
-    """Queue a member, card or gift card for the hub, in the caller's transaction; it is
-    sent as it stands when its turn comes (ledger.schema.outbox)."""
+def queue_for_hub(conn: Connection, kind: str, ref: str, at: datetime) -> None:
+    """Queue a member, card, gift card or sale for the hub, in the caller's transaction;
+    it is sent as it stands when its turn comes (ledger.schema.outbox)."""
     Raw(conn).run(_QUEUE_SQL, (kind, ref, format_utc(at)))
 
 

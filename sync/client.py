@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger import hubsync
+from ledger.rows import PROTOCOL
 from ledger.db import Raw
 from ledger.service import Ledger
 from ledger.timefmt import format_utc, parse_utc
@@ -41,6 +42,8 @@ log = logging.getLogger("sync.client")
 CREDENTIALS_FILE = "hub.json"
 SYNC_ROUNDS_MAX = 50  # requests in one sync_once; the rest waits for the next round
 SYNC_PATH = "/v1/sync"
+LOOKUP_PATH = "/v1/lookup"
+LOOKUP_TIMEOUT_S = 2.0  # a lookup happens while a customer waits at the till
 HUB_TIME_HEADER = "X-Hub-Time"
 HUB_TIME_MAX = 10**11  # seconds since 1970: anything beyond is not a clock
 CLOCK_OFFSET_WARN_S = 60.0  # a terminal clock this far from the hub's is worth a word in the log
@@ -232,6 +235,7 @@ class SyncClient:
                 "directory_rev": directory_rev,
                 # the loyalty table this terminal holds: the hub sends its text only if it differs
                 "ruleset_hash": state["ruleset_hash"],
+                "protocol": PROTOCOL,
             }
         self._batch_rows = len(rows)
         return payload, (rows[-1][0] if rows else after_id)
@@ -258,16 +262,17 @@ class SyncClient:
             raise HubUnreachable("the hub's answer is incomplete")
         return answer
 
-    def _post(self, body: bytes) -> httpx.Response:
+    def _post(self, body: bytes, path: str = SYNC_PATH, timeout_s: float | None = None) -> httpx.Response:
         """POST a signed body; a refusal as stale (our clock, not the request, was wrong)
         is signed again once with the hub's time just learnt from the refusal."""
         for attempt in range(2):
             now = self.wall_clock()
-            headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body,
+            headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", path, body,
                                              now=now + (self.clock_offset_s or 0.0))
             headers["Content-Type"] = "application/json"
             try:
-                r = self.http.post(SYNC_PATH, content=body, headers=headers)
+                r = self.http.post(path, content=body, headers=headers,
+                                   **({"timeout": timeout_s} if timeout_s is not None else {}))
             except httpx.HTTPError as exc:
                 raise HubUnreachable(f"the hub at {self.creds.hub_url} did not answer: {type(exc).__name__}") from None
             self._measure(r, now, self.wall_clock())
@@ -296,11 +301,7 @@ class SyncClient:
         with self.ledger.write("applying the hub's answer") as conn:
             raw = Raw(conn)
             hubsync.acknowledged(raw, [str(x) for x in answer.get("acked") or []], batch_end)
-            hubsync.take_members(raw, answer.get("members") or [])
-            policy = self.ledger.card_policy
-            hubsync.take_cards(raw, answer.get("cards") or [], policy)
-            hubsync.take_gift_cards(raw, answer.get("gift_cards") or [], policy)
-            applied = hubsync.take_entries(raw, answer.get("entries") or [], self.ledger.terminal, policy)
+            applied = self._take_down(raw, answer)
             ruleset = answer.get("ruleset")
             state = self._state(conn)
             if ruleset and ruleset.get("hash") != state["ruleset_hash"] and ruleset.get("toml"):
@@ -310,6 +311,29 @@ class SyncClient:
                     (int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0),
                      format_utc(self.ledger.clock()), format_utc(self.ledger.clock())))
         return applied
+
+    def _take_down(self, raw: Raw, answer: dict[str, Any]) -> int:
+        """The directory and what other branches did, as the answer's protocol says;
+        returns how many members' sums (or other terminals' entries) were taken."""
+        chain = answer.get("protocol") == PROTOCOL
+        if not chain and hubsync.protocol(raw) == PROTOCOL:
+            raise HubRefused("the hub speaks only the old sync protocol (every branch's entries) and this ledger "
+                             "keeps other branches as sums: upgrade the hub", 0, "hub_too_old")
+        if chain and hubsync.protocol(raw) != PROTOCOL:
+            removed = hubsync.compact(raw)
+            log.info("sync protocol %d: %d entries of other terminals are kept as sums from now on", PROTOCOL,
+                     removed)
+        hubsync.take_members(raw, answer.get("members") or [])
+        policy = self.ledger.card_policy
+        hubsync.take_cards(raw, answer.get("cards") or [], policy)
+        hubsync.take_gift_cards(raw, answer.get("gift_cards") or [], policy)
+        if not chain:
+            return hubsync.take_entries(raw, answer.get("entries") or [], self.ledger.terminal, policy)
+        hubsync.take_blocklist(raw, answer.get("blocklist") or [], policy)
+        states = answer.get("member_states") or []
+        hubsync.take_member_states(raw, states, {t.id: i for i, t in enumerate(self.ledger.ruleset.tiers)})
+        hubsync.take_gift_states(raw, answer.get("gift_states") or [])
+        return len(states)
 
     def _take_ruleset(self, conn: Connection, ruleset: dict[str, Any]) -> None:
         import tomllib
@@ -334,6 +358,29 @@ class SyncClient:
             Raw(conn).run("UPDATE sync_state SET last_attempt_at = ?, last_error = ? WHERE id = 1",
                           (format_utc(self.ledger.clock()), message[:500]))
 
+    def lookup(self, query: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> str:
+        """Ask the hub for a member this till does not hold (or holds stale), by card or
+        mobile, within a short timeout (a customer is waiting); take them into the ledger
+        and return their id. HubUnreachable when the hub does not answer in time,
+        HubRefused (404 unknown_member...) when it has no such member."""
+        r = self._post(orjson.dumps({"q": query}), LOOKUP_PATH, timeout_s)
+        if r.status_code >= 500:
+            raise HubUnreachable(f"the hub answered {r.status_code}")
+        if r.status_code != 200:
+            problem = _problem(r)
+            raise HubRefused(_problem_text(r), r.status_code, str(problem.get("code", "")), problem)
+        try:
+            answer = orjson.loads(r.content)
+            member, member_cards, state = answer["member"], answer["cards"], answer["state"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise HubUnreachable("the hub's answer to a lookup is incomplete") from None
+        with self.ledger.write("taking a member from the hub") as conn:
+            raw = Raw(conn)
+            hubsync.take_members(raw, [member])
+            hubsync.take_cards(raw, member_cards, self.ledger.card_policy)
+            hubsync.take_member_states(raw, [state], {t.id: i for i, t in enumerate(self.ledger.ruleset.tiers)})
+        return str(member["id"])
+
     def _recover(self, refused: HubRefused) -> bool:
         """The hub holds entries of this terminal that this ledger does not: it was
         restored from an older backup. Take them back from the hub and renumber what the
@@ -354,13 +401,14 @@ class SyncClient:
                 state = self._state(conn)
             answer = self._send({"entries": [], "members": [], "cards": [], "gift_cards": [],
                                  "cursor": state["hub_cursor"], "directory_rev": state["directory_rev"],
-                                 "ruleset_hash": state["ruleset_hash"], "own_after": after + len(theirs)})
+                                 "ruleset_hash": state["ruleset_hash"], "own_after": after + len(theirs),
+                                 "protocol": PROTOCOL})
             page = answer.get("own_entries") or []
             with self.ledger.write("taking the directory from the hub") as conn:
                 raw = Raw(conn)  # members and cards the restore lost come back first: the entries name them
-                hubsync.take_members(raw, answer.get("members") or [])
-                hubsync.take_cards(raw, answer.get("cards") or [], self.ledger.card_policy)
-                hubsync.take_gift_cards(raw, answer.get("gift_cards") or [], self.ledger.card_policy)
+                # the directory, and sums (absolute: taking them early is safe); not other
+                # terminals' entries, whose cursor is not moved here
+                self._take_down(raw, {**answer, "entries": []})
                 raw.run("UPDATE sync_state SET directory_rev = ? WHERE id = 1",
                         (int(answer.get("directory_rev") or 0),))
             theirs += page
@@ -410,7 +458,7 @@ class SyncClient:
                 if after is not None:
                     payload, batch_end = after
                     continue
-                more_down = len(answer.get("entries") or []) > 0
+                more_down = bool(answer.get("entries") or answer.get("more"))
                 if (not full and not more_down) or round_ == SYNC_ROUNDS_MAX:
                     break
                 payload, batch_end = self._payload()

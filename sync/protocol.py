@@ -5,6 +5,17 @@ terminal's client and the hub import this; neither imports the other."""
 
 from __future__ import annotations
 
-from ledger.rows import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, STATUS_RANK, card_change_wins
+from ledger.rows import (
+    CARD_FIELDS,
+    ENTRY_FIELDS,
+    GIFT_FIELDS,
+    LINE_FIELDS,
+    MEMBER_FIELDS,
+    PROTOCOL,
+    SALE_FIELDS,
+    STATUS_RANK,
+    card_change_wins,
+)
 
-__all__ = ["CARD_FIELDS", "ENTRY_FIELDS", "GIFT_FIELDS", "MEMBER_FIELDS", "STATUS_RANK", "card_change_wins"]
+__all__ = ["CARD_FIELDS", "ENTRY_FIELDS", "GIFT_FIELDS", "LINE_FIELDS", "MEMBER_FIELDS", "PROTOCOL", "SALE_FIELDS",
+           "STATUS_RANK", "card_change_wins"]

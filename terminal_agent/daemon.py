@@ -59,6 +59,7 @@ def _sync_client(rt: Runtime) -> SyncClient | None:
     client = SyncClient(rt.ledger, creds, batch_size=cfg.sync.batch_size, timeout_s=cfg.sync.timeout_s,
                         verify=verify)
     rt.status_sources["sync_hub"] = client.status
+    rt.hub = client
     return client
 
 

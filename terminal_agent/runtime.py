@@ -81,6 +81,9 @@ class Runtime:
     writer: concurrent.futures.ThreadPoolExecutor | None = None
     # The ESC/POS printer for points slips, if the config names one.
     printer: SlipPrinter | None = None
+    # The hub's sync client, when this terminal syncs: members outside the store's scope
+    # are looked up through it (terminal_agent.remote).
+    hub: Any = None
 
     def attach_printer(self, printer: SlipPrinter | None) -> None:
         """The slip printer, reported in `status` like the other parts that register."""

@@ -15,6 +15,7 @@ from sync.errors import HubRefused
 from sync.hub.service import Hub, dump_answer, parse_body
 
 log = logging.getLogger("sync.hub")
+LOOKUP_BYTES_MAX = 4 * 1024  # a card number or a mobile
 REQUEST_BYTES_MAX = 32 * 1024 * 1024  # bytes of a sync body; a batch of 5,000 entries is about 3 MB
 ENROLL_BYTES_MAX = 4 * 1024  # bytes of an enrolment body: a code and a terminal id
 
@@ -123,6 +124,20 @@ def create_hub_app(hub: Hub) -> FastAPI:
             return dump_answer(hub.sync_body(terminal, body))
 
         return Response(await anyio.to_thread.run_sync(answer), media_type="application/json")
+
+    @app.post("/v1/lookup")
+    async def lookup(request: Request) -> JSONResponse:
+        """A card or mobile a terminal does not hold: the member, their cards and sums,
+        and from now on the member is in the terminal's store's scope."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        hub.require_signature_headers(headers)
+        body = await read_body(request, LOOKUP_BYTES_MAX)
+        terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path, body)
+        data = parse_body(body)
+        query = data.get("q")
+        if type(query) is not str:
+            raise HubRefused("q must be a card number or a mobile number, as text", 400, "invalid_input")
+        return JSONResponse(await anyio.to_thread.run_sync(hub.lookup, terminal, query))
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -274,3 +274,64 @@ def split_adjustments(fresh: Iterable[Mapping[str, Any]], limit: int, used: int)
             else:
                 held.append(e)
     return held, used
+
+
+# -- sales and refunds (protocol 2) ----------------------------------------------------
+
+SALES_PER_REQUEST_MAX = 5_000
+LINES_PER_SALE_MAX = 500  # as the till allows (ledger.types)
+_SALE_TEXT = {"id": 36, "kind": 8, "original_sale_id": 36, "terminal_code": 64, "member_id": 36, "card_number": 32,
+              "receipt_ref": 64, "ruleset_hash": 64, "created_at": 27, "actor": 64}
+_LINE_TEXT = {"sku": 64, "name": 200, "category": 64}
+RESULT_JSON_CHARS_MAX = 200_000  # a 500-line sale's answer, explanations in two languages
+
+
+def _bad_sale(sale_id: Any, message: str) -> HubRefused:
+    return HubRefused(f"sale {str(sale_id)[:36]}: {message}", 422, "bad_sale")
+
+
+def check_sale(terminal: str, sale: Mapping[str, Any]) -> None:
+    """A sale or refund a terminal sends: its own, well formed, inside the bounds, no
+    payment card's number. Pure; references (the member) are checked by the caller."""
+    if type(sale) is not dict:
+        raise HubRefused("sales must be a list of objects", 422, "bad_sale")
+    sid = sale.get("id")
+    for field, length in _SALE_TEXT.items():
+        value = sale.get(field)
+        if value is None and field in ("original_sale_id", "card_number"):
+            continue
+        if type(value) is not str or not value or len(value) > length:
+            raise _bad_sale(sid, f"{field} must be text of 1 to {length} characters")
+    if sale["terminal_code"] != terminal:
+        raise _not_entitled(f"sale {sid} belongs to terminal {sale['terminal_code']}, not to {terminal}")
+    if sale["kind"] not in ("sale", "refund") or (sale["kind"] == "refund") != (sale.get("original_sale_id") is not None):
+        raise _bad_sale(sid, "kind is sale (without original_sale_id) or refund (with it)")
+    amount = sale.get("amount")
+    if type(amount) is not int or not 0 <= amount <= limits.SALE_AMOUNT_RIAL_MAX:
+        raise _limit_exceeded(f"sale {sid}: amount must be a whole number of 0 to {limits.SALE_AMOUNT_RIAL_MAX:,} Rial")
+    result = sale.get("result_json")
+    if type(result) is not str or len(result) > RESULT_JSON_CHARS_MAX:
+        raise _bad_sale(sid, f"result_json must be text of at most {RESULT_JSON_CHARS_MAX:,} characters")
+    if sale.get("card_number") is not None:
+        check_card_number(PAYMENT_ONLY, sale["card_number"], f"sale {sid}")
+    lines = sale.get("lines")
+    if type(lines) is not list or len(lines) > LINES_PER_SALE_MAX:
+        raise _bad_sale(sid, f"lines must be a list of at most {LINES_PER_SALE_MAX}")
+    total = 0
+    for line in lines:
+        if type(line) is not dict:
+            raise _bad_sale(sid, "each line must be an object")
+        for field, length in _LINE_TEXT.items():
+            value = line.get(field)
+            if type(value) is not str or not value or len(value) > length:
+                raise _bad_sale(sid, f"a line's {field} must be text of 1 to {length} characters")
+        numbers = [line.get(k) for k in ("line_no", "quantity", "unit_price")]
+        if any(type(n) is not int or n < 0 for n in numbers) or numbers[1] == 0 or \
+                (line.get("original_line_no") is not None and type(line["original_line_no"]) is not int):
+            raise _bad_sale(sid, "a line's line_no, quantity and unit_price must be whole numbers (quantity >= 1)")
+        line_total = numbers[1] * numbers[2]
+        if line_total > limits.LINE_TOTAL_RIAL_MAX:
+            raise _limit_exceeded(f"sale {sid}: a line's total is beyond {limits.LINE_TOTAL_RIAL_MAX:,} Rial")
+        total += line_total
+    if total != amount:
+        raise _bad_sale(sid, f"its lines add up to {total}, not to its amount {amount}")

@@ -23,6 +23,7 @@ from ledger.chain import entry_hash
 from ledger.timefmt import format_utc
 from sync.hub.ordering import hold_ingest_order
 from sync.hub.schema import HUB_TERMINAL, entries, terminals
+from sync.hub.scope import record_effects
 
 NO_RULESET = "-" * 64
 HUB_ACTOR = "hub"  # the actor of what the hub writes by itself
@@ -74,4 +75,5 @@ def append_hub_entries(conn: Connection, items: list[HubEntry], at: datetime,
     conn.execute(insert(entries), [r | {"received_at": format_utc(at)} for r in rows])
     conn.execute(update(terminals).where(terminals.c.id == HUB_TERMINAL)
                  .values(last_seq=rows[-1]["seq"], last_hash=rows[-1]["hash"], last_seen_at=format_utc(at)))
+    record_effects(conn, rows, None, format_utc(at))
     return rows

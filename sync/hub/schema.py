@@ -233,3 +233,87 @@ settlements = Table(
     Column("reason", String(200), nullable=False),
     Column("decided_at", TIME, nullable=False),
 )
+
+# -- chain scale (protocol 2): what sales were made, and what each terminal needs -----
+
+# Sales and refunds with their lines, as the tills made them: the back office's source.
+sales = Table(
+    "sales", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(8), nullable=False),  # sale | refund
+    Column("original_sale_id", String(36), nullable=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("store", String(64), nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("card_number", String(32), nullable=True),
+    Column("receipt_ref", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("ruleset_hash", String(64), nullable=False),
+    Column("created_at", TIME, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("result_json", Text, nullable=False),
+    Column("received_at", TIME, nullable=False),
+)
+Index("ix_sales_created_at", sales.c.created_at)
+Index("ix_sales_member_id", sales.c.member_id, sales.c.created_at)
+Index("ix_sales_store", sales.c.store, sales.c.created_at)
+
+sale_lines = Table(
+    "sale_lines", metadata,
+    Column("sale_id", String(36), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("original_line_no", Integer, nullable=True),
+    Column("created_at", TIME, nullable=False),  # the sale's, for reports by period
+)
+Index("ix_sale_lines_created_at", sale_lines.c.created_at)
+
+# A store's scope: the members a terminal of that store receives (enrolled, seen or
+# looked up there).
+member_stores = Table(
+    "member_stores", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("store", String(64), primary_key=True),
+    Column("since", TIME, nullable=False),
+)
+Index("ix_member_stores_store", member_stores.c.store, member_stores.c.member_id)
+
+# Each terminal's part of each balance, so a terminal is told the points elsewhere
+# (the member's balance minus its own part).
+terminal_balances = Table(
+    "terminal_balances", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("terminal_code", String(64), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+)
+
+# Bonus and offer uses by member, rule and terminal: a member's per-member limits hold
+# across the chain.
+rule_uses = Table(
+    "rule_uses", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("terminal_code", String(64), primary_key=True),
+    Column("uses", BigInteger, nullable=False),
+    Column("last_used_at", TIME, nullable=False),
+)
+
+# Each terminal's part of each gift card's balance.
+gift_balances = Table(
+    "gift_balances", metadata,
+    Column("number", String(32), primary_key=True),
+    Column("terminal_code", String(64), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+)
+
+# A member's tier as the last `tier` entry from any terminal set it.
+member_tiers = Table(
+    "member_tiers", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("tier", String(32), nullable=False),
+    Column("changed_at", TIME, nullable=False),
+)

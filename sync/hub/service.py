@@ -26,6 +26,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ledger.cardpolicy import CardPolicy, CardRange, mask
 from ledger.chain import HASHED_FIELDS, entry_hash
+from ledger.errors import ValidationFailed
+from ledger.mobile import looks_like_mobile, normalise_mobile
 from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 from sync import signing
 from sync.errors import HubRefused
@@ -36,16 +38,20 @@ from sync.hub.entitlement import (
     ENTRY_POINTS_MAX,
     MEMBER_EDITABLE,
     PAYMENT_ONLY,
+    SALES_PER_REQUEST_MAX,
     card_change,
     check_balance,
     check_card_number,
     check_entry,
     check_entry_references,
     check_gift_card_number,
+    check_sale,
     member_change,
     split_adjustments,
 )
-from sync.protocol import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS
+from sync.protocol import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, LINE_FIELDS, MEMBER_FIELDS, PROTOCOL, SALE_FIELDS
+from sync.hub.scope import add_scope, member_states, record_effects
+from sync.hub.scope import downstream as scoped_downstream
 from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
@@ -63,6 +69,8 @@ from sync.hub.schema import (
     members,
     nonces,
     rulesets,
+    sale_lines,
+    sales,
     settlements,
     stores,
     terminals,
@@ -338,6 +346,7 @@ class Metrics:
         self.ingested = 0
         self.batches = 0
         self.held = 0
+        self.sales = 0
         self.refused: Counter[str] = Counter()
 
 
@@ -539,6 +548,7 @@ class Hub:
                 conn.execute(insert(entry_time_flags), flagged)
             if deltas:
                 add_to_balances(conn, deltas)
+            record_effects(conn, fresh_entries, term.store, received_at)
         self.metrics.ingested += len(fresh)
         return ids, last_seq, last_hash
 
@@ -581,6 +591,7 @@ class Hub:
         them (entitlement.py); each change audited. Rows are locked in key order."""
         terminal, store, at = term.id, term.store, format_utc(now)
         changes: list[dict[str, Any]] = []
+        seen: set[str] = set()  # members this request shows at the terminal's store
 
         def audited(action: str, target: str, **detail: Any) -> None:
             changes.append({"at": at, "actor": terminal, "action": action, "target": target[:64],
@@ -588,6 +599,7 @@ class Hub:
 
         for raw in sorted(payload.get("members") or [], key=lambda r: r["id"]):
             row = {k: raw.get(k) for k in MEMBER_FIELDS}
+            seen.add(row["id"])
             current = conn.execute(select(members).where(members.c.id == row["id"]).with_for_update()).one_or_none()
             changed = member_change(terminal, store, None if current is None else current._mapping, row)
             if changed is None:
@@ -603,6 +615,7 @@ class Hub:
             check_card_number(PAYMENT_ONLY, row["number"], "a card")
             if row["replaced_by"] is not None:
                 check_card_number(PAYMENT_ONLY, row["replaced_by"], f"card {mask(row['number'])}: its replacement")
+        seen.update(r["member_id"] for r in card_rows if r["member_id"] is not None)
         if card_rows:
             request_cards = {r["number"]: r for r in card_rows}
             named = set(request_cards) | {r["replaced_by"] for r in card_rows if r["replaced_by"] is not None}
@@ -637,6 +650,39 @@ class Hub:
                 audited("gift_card.issue", row["number"], status=row["status"])
         if changes:
             conn.execute(insert(audit), changes)
+        return seen
+
+    def _take_sales(self, conn: Connection, term: Any, rows: list[Any], now: datetime) -> None:
+        """Sales and refunds with their lines, for the back office: each once (a resend
+        must be the same sale), only the terminal's own, for members the hub holds."""
+        if not rows:
+            return
+        for sale in rows:
+            check_sale(term.id, sale)
+        by_id = {s["id"]: s for s in rows}
+        stored = {r.id: r for r in conn.execute(select(sales).where(sales.c.id.in_(list(by_id))))}
+        wanted = {s["member_id"] for s in by_id.values()}
+        held = set(conn.execute(select(members.c.id).where(members.c.id.in_(wanted))).scalars())
+        if wanted - held:
+            raise HubRefused(f"a sale names member {sorted(wanted - held)[0]}, whom the hub does not hold", 422,
+                             "unknown_member")
+        at = format_utc(now)
+        fresh, lines = [], []
+        for sid, sale in by_id.items():
+            if sid in stored:
+                differ = [k for k in SALE_FIELDS if getattr(stored[sid], k) != sale.get(k)]
+                if differ:
+                    raise HubRefused(f"sale {sid} was already received with other content ({', '.join(differ)} "
+                                     "differ)", 409, "sale_conflict")
+                continue
+            fresh.append({**{k: sale.get(k) for k in SALE_FIELDS}, "store": term.store, "received_at": at})
+            lines += [{**{k: line.get(k) for k in LINE_FIELDS}, "sale_id": sid, "created_at": sale["created_at"]}
+                      for line in sale["lines"]]
+        if fresh:
+            conn.execute(insert(sales), fresh)
+        if lines:
+            conn.execute(insert(sale_lines), lines)
+        self.metrics.sales += len(fresh)
 
     def sync_body(self, terminal: str, body: bytes) -> dict[str, Any]:
         """Hub.sync on a request body as received. orjson reads an integer beyond 64
@@ -674,6 +720,13 @@ class Hub:
         for key in ("members", "cards", "gift_cards"):
             if len(payload.get(key) or []) > DIRECTORY_ROWS_MAX:
                 raise HubRefused(f"at most {DIRECTORY_ROWS_MAX} {key} per request", 413, "batch_too_large")
+        sales_rows = payload.get("sales") or []
+        if not isinstance(sales_rows, list) or len(sales_rows) > SALES_PER_REQUEST_MAX:
+            raise HubRefused(f"at most {SALES_PER_REQUEST_MAX} sales per request", 413, "batch_too_large")
+        protocol = 1 if payload.get("protocol") is None else payload["protocol"]
+        if type(protocol) is not int or protocol not in (1, PROTOCOL):
+            raise HubRefused(f"this hub speaks sync protocol 1 and {PROTOCOL}, not {protocol!r}: upgrade the hub",
+                             422, "bad_payload")
         own_after = payload.get("own_after")
         if own_after is not None and batch:
             raise HubRefused("a request that takes this terminal's own entries back (own_after) carries no "
@@ -689,16 +742,22 @@ class Hub:
                                        terminals.c.adjust_points_per_day, terminals.c.adjust_day,
                                        terminals.c.adjust_used)
                                 .where(terminals.c.id == terminal).with_for_update()).one()
-            self._upsert_directory(conn, term, payload, now)
+            seen = self._upsert_directory(conn, term, payload, now)
             acked, last_seq, last_hash = self._ingest(conn, term, batch, now)
+            self._take_sales(conn, term, sales_rows, now)
+            add_scope(conn, term.store, seen, at)  # after the ingest lock, as record_effects (scope.py)
             own = None
             if own_after is not None:  # a terminal taking its own entries back, after a restore
                 own = conn.execute(select(*_STORED_ENTRY).where(entries.c.terminal_code == terminal,
                                                                  entries.c.seq > own_after)
                                    .order_by(entries.c.seq).limit(DOWNSTREAM_ENTRIES_MAX)).all()
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
-            down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
-            directory, new_rev = directory_changes(conn, directory_rev)
+            if protocol == PROTOCOL:  # a chain's terminal: its scope, as sums (scope.py)
+                down, directory = [], scoped_downstream(conn, terminal, term.store, cursor, directory_rev)
+                new_cursor, new_rev = directory.pop("cursor"), directory.pop("directory_rev")
+            else:  # the old protocol: every other terminal's entries and the whole directory
+                down, new_cursor = downstream(conn, terminal, cursor, DOWNSTREAM_ENTRIES_MAX)
+                directory, new_rev = directory_changes(conn, directory_rev)
             # the table's text only to a terminal that does not hold it yet: a sync every
             # few seconds over a shop's thin line would otherwise carry it every time
             ruleset = conn.execute(select(rulesets.c.version, rulesets.c.hash)
@@ -706,24 +765,60 @@ class Hub:
             toml = None
             if ruleset is not None and ruleset.hash != payload.get("ruleset_hash"):
                 toml = conn.execute(select(rulesets.c.toml).where(rulesets.c.version == ruleset.version)).scalar()
-            touched = {e.get("member_id") for e in batch if e.get("member_id")}
+            touched = {e.get("member_id") for e in batch if e.get("member_id")} if protocol == 1 else set()
             member_balances = dict(conn.execute(select(balances.c.member_id, balances.c.points)
                                                 .where(balances.c.member_id.in_(touched))).all()) if touched else {}
         self.metrics.batches += 1
         return {
             "acked": acked,
-            "entries": [{k: getattr(r, k) for k in ENTRY_FIELDS} for r in down],
+            **({"entries": [{k: getattr(r, k) for k in ENTRY_FIELDS} for r in down]} if protocol == 1 else {}),
             "cursor": new_cursor,
             **directory,
             "directory_rev": new_rev,
-            "balances": member_balances,
+            **({"balances": member_balances} if protocol == 1 else {}),
             "ruleset": None if ruleset is None else {"version": ruleset.version, "hash": ruleset.hash,
                                                      **({"toml": toml} if toml is not None else {})},
             "last_seq": last_seq,
             "last_hash": last_hash,
             **({} if own is None else {"own_entries": [dict(zip(ENTRY_FIELDS, r)) for r in own]}),
             "hub_time": hub_time(),
+            "protocol": protocol,
         }
+
+    def lookup(self, terminal: str, query: str) -> dict[str, Any]:
+        """A member by card number or mobile, for a terminal that does not hold them (a
+        card presented outside its store's scope): the member, their cards and their
+        sums for that terminal; the member is in the store's scope from then on, so their
+        changes come down with the rest."""
+        query = query.strip()
+        if looks_like_mobile(query):
+            mobile = normalise_mobile(query)
+            where = members.c.mobile == mobile
+            what = f"mobile {mobile}"
+        else:
+            try:
+                number = PAYMENT_ONLY.accept(query)
+            except ValidationFailed as exc:
+                raise HubRefused(str(exc), 422, getattr(exc, "code", "invalid_card_number")) from None
+            where = members.c.id == select(cards.c.member_id).where(cards.c.number == number).scalar_subquery()
+            what = f"card …{number[-4:]}"
+        now = self.clock()
+        with self.engine.begin() as conn:
+            term = conn.execute(select(terminals.c.id, terminals.c.store).where(terminals.c.id == terminal)).one()
+            found = conn.execute(select(members).where(where).limit(2)).all()
+            if not found:
+                raise HubRefused(f"no member with {what} in the chain", 404, "unknown_member")
+            if len(found) > 1:
+                raise HubRefused(f"the {what} belongs to more than one member: use the member's card", 409,
+                                 "shared_mobile")
+            member = found[0]
+            add_scope(conn, term.store, [member.id], format_utc(now))
+            member_cards = conn.execute(select(cards).where(cards.c.member_id == member.id)
+                                        .order_by(cards.c.issued_at)).all()
+            (state,) = member_states(conn, terminal, [member.id])
+        return {"member": {k: getattr(member, k) for k in MEMBER_FIELDS},
+                "cards": [{k: getattr(c, k) for k in CARD_FIELDS} for c in member_cards],
+                "state": state, "protocol": PROTOCOL, "hub_time": hub_time()}
 
     # -- operations ---------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from terminal_agent.api.guard import Guard
 from terminal_agent.api.limits import ClientFailureLimiter, TooManyAttempts
 from terminal_agent.api.problems import ApiProblem, install
 from terminal_agent.events import BusClosed, End
+from terminal_agent.remote import ensure_member
 from terminal_agent.runtime import Runtime
 from terminal_agent.sessions import SessionsFull
 from terminal_agent.slip import PrinterError
@@ -174,14 +175,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"card": _rt(request).bus.last_card}
 
     @app.get(f"{API_PREFIX}/members/lookup", tags=["members"], dependencies=token)
-    def lookup(request: Request, q: Annotated[str, Query(min_length=4, max_length=40,
-                                                          description="card number or mobile")]) -> dict[str, Any]:
-        return _member_json(_rt(request).ledger.find_member(q))
+    async def lookup(request: Request, q: Annotated[str, Query(min_length=4, max_length=40,
+                                                                description="card number or mobile")]) -> dict[str, Any]:
+        rt = _rt(request)
+        await ensure_member(rt, q)
+        return _member_json(await asyncio.to_thread(rt.ledger.find_member, q))
 
     @app.post(f"{API_PREFIX}/quote", tags=["sales"], dependencies=token)
-    def quote_(request: Request, body: m.QuoteIn) -> dict[str, Any]:
+    async def quote_(request: Request, body: m.QuoteIn) -> dict[str, Any]:
         rt = _rt(request)
-        plan = quote(rt.ledger, body.card_number, _lines(body.lines), body.redeem_points)
+        await ensure_member(rt, body.card_number)
+        plan = await asyncio.to_thread(quote, rt.ledger, body.card_number, _lines(body.lines), body.redeem_points)
         return JSONResponse(_plan_json(plan))  # type: ignore[return-value]
 
     @app.post(f"{API_PREFIX}/sales", tags=["sales"], dependencies=token)
@@ -194,6 +198,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise ApiProblem(409, "offline_redeem_cap",
                              f"the hub has not been reached lately: at most {cap} points may be redeemed per sale "
                              "until it is")
+        await ensure_member(rt, body.card_number)
         req = SaleRequest(idempotency_key=body.idempotency_key, card_number=body.card_number,
                           receipt_ref=body.receipt_ref, lines=_lines(body.lines), redeem_points=body.redeem_points,
                           actor=user.username if user else "pos")

@@ -469,6 +469,7 @@ def test_a_terminal_of_s2_adding_1_000_000_points_to_an_s1_member_is_held_and_sp
         m = ta.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
         ta.client.sync_once()
         tb.client.sync_once()
+        assert tb.client.lookup("09120000001") == m.id  # S1's member shows up at S2: looked up, in scope now
         start = ta.ledger.balance(m.id)
         assert tb.ledger.balance(m.id) == start == hub_balance(hub, m.id)
         tb.ledger.adjust(member_id=m.id, points=900, reason="goodwill", actor="tb-mgr")  # within the limit

@@ -128,7 +128,8 @@ class SyncReport:
 
 class SyncClient:
     def __init__(self, ledger: Ledger, creds: Credentials, *, batch_size: int = 500, timeout_s: float = 10.0,
-                 verify: Any = True, transport: httpx.BaseTransport | None = None) -> None:
+                 verify: Any = True, transport: httpx.BaseTransport | None = None,
+                 sign_clock: Any = None) -> None:
         if ledger.terminal != creds.terminal:
             raise NotEnrolled(f"this ledger's terminal is {ledger.terminal} but the hub credentials are for "
                               f"{creds.terminal}; enrol this terminal again")
@@ -137,6 +138,7 @@ class SyncClient:
         self.batch_size = batch_size
         self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
         self._batch_end = -1  # outbox id of the last entry _payload took
+        self.sign_clock = sign_clock  # () -> epoch seconds for request timestamps; None: time.time()
 
     def close(self) -> None:
         self.http.close()
@@ -226,7 +228,8 @@ class SyncClient:
             body = orjson.dumps(payload)
         except TypeError:  # a value orjson does not write (an integer beyond 64 bits)
             body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body)
+        headers = signing.signed_headers(self.creds.terminal, self.creds.secret, "POST", SYNC_PATH, body,
+                                         now=None if self.sign_clock is None else self.sign_clock())
         headers["Content-Type"] = "application/json"
         try:
             r = self.http.post(SYNC_PATH, content=body, headers=headers)

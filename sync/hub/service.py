@@ -243,9 +243,11 @@ class Metrics:
 
 
 class Hub:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = _now,
+                 auth_clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.clock = clock
+        self.auth_clock = auth_clock  # epoch seconds that request timestamps are checked against
         self.metrics = Metrics()
 
     # -- terminals ----------------------------------------------------------------
@@ -307,7 +309,7 @@ class Hub:
             self.metrics.refused["unsigned"] += 1
             raise HubRefused("the request is not signed (X-Terminal, X-Timestamp, X-Nonce, X-Signature)",
                              401, "unsigned")
-        now = time.time()
+        now = self.auth_clock()
         with self.engine.begin() as conn:
             row = conn.execute(select(terminals.c.secret, terminals.c.revoked)
                                .where(terminals.c.id == terminal)).one_or_none()

@@ -61,6 +61,7 @@ class Model:
     lost: dict[str, int] = field(default_factory=dict)  # acked ids lost with a restore -> step
     enrolled: dict[str, dict[str, bool]] = field(default_factory=dict)  # terminal -> member id -> clock behind
     card_status: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)  # terminal -> number -> (status, behind)
+    gifts: dict[str, dict[str, bool]] = field(default_factory=dict)  # terminal -> gift number -> clock behind
     used_numbers: dict[str, str] = field(default_factory=dict)  # every card number handed out -> kind
     mobiles: list[tuple[str, str]] = field(default_factory=list)  # (mobile, store) enrolled
     published: str | None = None
@@ -176,6 +177,25 @@ class Auditor:
                                f"member {self.model.label(member_id)}: hub balance {bals.get(member_id)} but its "
                                f"entries add up to {sums.get(member_id)}")
 
+    def hub_chains(self) -> None:
+        """Each terminal's chain at the hub: seqs 1, 2, 3... each entry hashing to its
+        hash and pointing at the one before."""
+        from ledger.chain import GENESIS_HASH, entry_hash
+
+        fields = [c for c in H.entries.c if c.name != "ingest_id"]
+        with self.sim.hub.engine.connect() as conn:
+            rows = conn.execute(select(*fields).order_by(H.entries.c.terminal_code, H.entries.c.seq)).all()
+        current, prev, seq = None, GENESIS_HASH, 0
+        for r in rows:
+            e = dict(r._mapping)
+            if e["terminal_code"] != current:
+                current, prev, seq = e["terminal_code"], GENESIS_HASH, 0
+            seq += 1
+            if e["seq"] != seq or e["prev_hash"] != prev or entry_hash(e) != e["hash"]:
+                self.violation("hub_chain", f"the hub's chain of {current} breaks at seq {e['seq']}")
+                return
+            prev = e["hash"]
+
     def acked_kept(self, t: "TerminalNode") -> None:
         """Every sale and refund the POS was told about is still there, with the same answer."""
         m = self.model
@@ -224,6 +244,18 @@ class Auditor:
                 if self.violation("directory_reaches_hub", f"{t.code} synced, but member {m.label(member_id)} "
                                   f"it enrolled is not at the hub", defect):
                     m.tainted_members[member_id] = "clock-back-directory-loss"
+        gifts = {n: b for n, b in m.gifts.get(t.code, {}).items() if n not in m.tainted_gifts}
+        with self.sim.hub.engine.connect() as conn:
+            hub_gifts: set[str] = set()
+            for part in chunks(list(gifts)):
+                hub_gifts |= set(conn.execute(select(H.gift_cards.c.number)
+                                              .where(H.gift_cards.c.number.in_(part))).scalars())
+        for number, behind in gifts.items():
+            if number not in hub_gifts:
+                defect = "clock-back-directory-loss" if behind else None
+                if self.violation("directory_reaches_hub", f"{t.code} synced, but gift card …{number[-4:]} it "
+                                  "issued is not at the hub", defect):
+                    m.tainted_gifts[number] = "clock-back-directory-loss"
         for number, (status, behind) in cards.items():
             hub_status = hub_cards.get(number)
             if hub_status is None or STATUS_RANK.get(hub_status, 0) < STATUS_RANK.get(status, 0):
@@ -275,6 +307,7 @@ class Auditor:
             self.verify_terminal(t)
             self.acked_kept(t)
         self.hub_sums()
+        self.hub_chains()
         with sim.hub.engine.connect() as conn:
             hub_entries = {r.id: r for r in conn.execute(select(
                 H.entries.c.id, H.entries.c.terminal_code, H.entries.c.hash, H.entries.c.sale_id,
@@ -359,6 +392,12 @@ class Auditor:
             if number in m.tainted_gifts:
                 continue
             if number not in gifts or number not in hub_gifts:
+                behind = any(g.get(number) for g in m.gifts.values())
+                if number not in hub_gifts and behind and self.violation(
+                        "directory_converges", f"{t.code}: gift card …{number[-4:]} never reached the hub",
+                        "clock-back-directory-loss"):
+                    m.tainted_gifts[number] = "clock-back-directory-loss"
+                    continue
                 self.violation("gift_cards_converge", f"{t.code}: gift card …{number[-4:]} is "
                                f"{'missing here' if number not in gifts else 'not at the hub'}")
             elif int(gifts[number]) != gift_sums.get(number, 0):
@@ -435,4 +474,5 @@ class Auditor:
             rows = t.sql("SELECT c.number, b.points FROM cards c JOIN balances b ON b.member_id = c.member_id "
                          "WHERE b.points < 0 AND c.status = 'active' ORDER BY c.number")
             for number, points in rows[:3]:
-                sim.workload.probe_sale(t, number, int(points))
+                if t.up:
+                    sim.workload.probe_sale(t, number, int(points))

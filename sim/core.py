@@ -100,6 +100,7 @@ class Simulation:
         self.corrupt_at = corrupt_at
         self.keep = keep
         self.p_hub_crash_in_request = 0.01
+        self.healed = False  # from the heal on: no more faults or crashes
         self.folder = Path(tempfile.mkdtemp(prefix=f"sim-{seed}-", dir=tmp or default_tmp()))
         self.auditor = Auditor(self, allow)
         self.workload = Workload(self)
@@ -175,12 +176,26 @@ class Simulation:
         self.log(f"{t.code}: dies{' in the middle of the operation' if mid_operation else ''}; "
                  f"back at step {t.down_until}")
 
+    def after_crash_in_operation(self, t: TerminalNode) -> None:
+        """An operation cut off before its commit left nothing: the seq is where it was
+        and the file verifies."""
+        if t.seq_at_crash is None:
+            return
+        before, t.seq_at_crash = t.seq_at_crash, None
+        now = self.workload.seq_of(t)
+        self.log(f"{t.code}: the interrupted operation left {now - before} entries")
+        if now != before:
+            self.auditor.violation("interrupted_leaves_nothing", f"{t.code}: an operation interrupted before its "
+                                   f"commit left {now - before} entries")
+        self.auditor.verify_terminal(t)
+
     def restart_due(self) -> None:
         for t in self.terminals:
             if not t.up and self.step >= t.down_until:
                 t.restarts += 1
                 self.start_terminal(t)
                 self.log(f"{t.code}: restarts")
+                self.after_crash_in_operation(t)
         if not self.hub.up and self.step >= self.hub.down_until:
             self.hub.start()
             self.log("hub: restarts")
@@ -189,7 +204,7 @@ class Simulation:
 
     def corrupt(self) -> None:
         """Self-test of the auditor: change a balance behind the ledger's back."""
-        t = next((t for t in self.terminals if t.up), self.terminals[0])
+        t = next((t for t in self.terminals if t.up and t.sql("SELECT 1 FROM balances LIMIT 1")), self.terminals[0])
         con = sqlite3.connect(t.path)
         try:
             con.execute("UPDATE balances SET points = points + 7 WHERE member_id = "
@@ -204,6 +219,7 @@ class Simulation:
         """The network mends, clocks agree, every node runs again."""
         self.log("heal: links mended, clocks corrected, nodes restarted")
         self.p_hub_crash_in_request = 0.0
+        self.healed = True
         for t in self.terminals:
             t.link.fault_rate = 0.0
             t.link.partitioned_until = -1
@@ -217,6 +233,7 @@ class Simulation:
             if not t.up:
                 t.restarts += 1
                 self.start_terminal(t)
+                self.after_crash_in_operation(t)
         self.workload.pending.clear()
 
     def quiesce(self) -> None:

@@ -46,4 +46,7 @@ KNOWN_DEFECTS: dict[str, KnownDefect] = {d.name: d for d in (
     KnownDefect("card-status-diverges", "cards_converge",
                 "the hub lets a newer lost/blocked status replace the other (same rank), SyncClient._apply takes "
                 "only a higher rank: the branches keep different statuses (and refusal texts) for one card"),
+    KnownDefect("backup-rotation-clock-back", "unclean_error",
+                "backup_now names a backup by the clock and rotates by name: after the clock was stepped back "
+                "the new backup sorts oldest, rotate() deletes it and backup_now fails with FileNotFoundError"),
 )}

@@ -80,8 +80,11 @@ class Link(httpx.BaseTransport):
         response = sim.hub.handle(request, self.terminal)
         if fault == "duplicate":
             if sim.rng.random() < 0.5:
-                again = sim.hub.handle(copy_request(request), self.terminal)
-                sim.log(f"{name}: request delivered twice (answers {response.status_code}, {again.status_code})")
+                try:
+                    again = str(sim.hub.handle(copy_request(request), self.terminal).status_code)
+                except httpx.HTTPError:
+                    again = "none, the hub died"
+                sim.log(f"{name}: request delivered twice (answers {response.status_code}, {again})")
             else:
                 due = sim.step + sim.rng.randint(1, 6)
                 self.parked.append(Parked(due, copy_request(request), "duplicate"))
@@ -110,7 +113,10 @@ class Link(httpx.BaseTransport):
             if not sim.hub.up:
                 sim.log(f"net {self.terminal}->hub: {p.why} request lost (hub down)")
                 continue
-            response = sim.hub.handle(p.request, self.terminal)
+            try:
+                response = sim.hub.handle(p.request, self.terminal)
+            except httpx.HTTPError:
+                continue  # the hub died on it (logged there)
             sim.log(f"net {self.terminal}->hub: {p.why} request arrives late: {response.status_code} "
                     f"{problem_code(response)}")
 

@@ -139,6 +139,7 @@ class TerminalNode:
         self._crash_after: int | None = None  # armed: die at this SQL statement of the operation
         self._statements = 0
         self.crash_fired = False
+        self.seq_at_crash: int | None = None  # the seq before an operation it died in
 
     def start(self) -> None:
         # as the daemon opens it: the configured table (here the built-in one), its own clock

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from sim.core import Simulation
     from sim.nodes import TerminalNode
 
-P_CRASH_IN_OP = 0.03  # a POS operation during which the terminal dies
+P_CRASH_IN_OP = 0.03
+BACKUPS_KEPT = 3  # a POS operation during which the terminal dies
 CATEGORIES = ("grocery", "dairy", "bakery", "household", "tobacco")
 PRICES = (20_000, 95_000, 150_000, 480_000, 1_250_000, 3_900_000, 9_000_000, 27_000_000)
 DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "ledger" / "rules" / "default.toml"
@@ -51,7 +52,7 @@ WEIGHTS: dict[str, float] = {
     "sale": 30, "sale_redeem": 10, "retry": 5, "refund": 7, "enrol": 8, "issue_card": 3, "replace_card": 2,
     "block_card": 2, "gift": 5, "adjust": 3, "bad_input": 4, "expiry": 1, "tier_review": 1,
     "sync": 18, "time": 10, "ntp": 3, "net_faults": 3, "partition": 2, "crash_terminal": 1.5,
-    "crash_hub": 0.7, "backup": 1.5, "restore": 0.6, "publish": 1,
+    "crash_hub": 0.7, "backup": 3, "restore": 0.6, "publish": 1,
 }
 TERMINAL_ACTIONS = {"sale", "sale_redeem", "retry", "refund", "enrol", "issue_card", "replace_card", "block_card",
                     "gift", "adjust", "bad_input", "expiry", "tier_review", "sync", "backup", "restore",
@@ -149,7 +150,8 @@ class Workload:
         """("ok", result), ("refused", error) or ("crashed", error): with a small chance
         the terminal dies in the middle (SQLite abandons the statement; nothing commits).
         Anything but a LedgerError is an unclean refusal (`defect`: the known one it is)."""
-        armed = self.rng.random() < P_CRASH_IN_OP
+        armed = self.rng.random() < P_CRASH_IN_OP and not self.sim.healed
+        seq = self.seq_of(t) if armed else 0
         if armed:
             t.arm_crash(self.rng.randint(1, 24))
         try:
@@ -157,6 +159,7 @@ class Workload:
         except LedgerError as exc:
             if armed and t.crash_fired:
                 self.sim.crash_terminal(t, mid_operation=True)
+                t.seq_at_crash = seq
                 return "crashed", exc
             return "refused", exc
         except Exception as exc:  # noqa: BLE001 - what the till would see as a crash of the agent
@@ -219,7 +222,7 @@ class Workload:
                 if points and self.rng.random() < 0.3:
                     points = max(100, points - points % 100 - 100)
                 if self.rng.random() < 0.1:
-                    points = (self.balance_of(t, member_id) or 0) + 1000  # more than the member has
+                    points = max(0, self.balance_of(t, member_id) or 0) + 1000  # more than the member has
             except LedgerError:
                 points = 0
         n = self.next_n()
@@ -257,8 +260,9 @@ class Workload:
                                            f"{before} points was refused a sale redeeming nothing: {result}", known)
             return
         res = result
-        self.log(f"{what} -> ok earned {res.earned_points} redeemed {res.redeemed_points} balance {res.balance} "
-                 f"tier {res.tier}{' (replayed)' if res.replayed else ''}")
+        extras = "".join(f" +{a.rule_id}" for a in res.awards if a.kind != "earn" and (a.points or a.rial))
+        self.log(f"{what} -> ok earned {res.earned_points}{extras} redeemed {res.redeemed_points} balance "
+                 f"{res.balance} tier {res.tier}{' (replayed)' if res.replayed else ''}")
         answer = res.to_json()
         key = (t.code, req.idempotency_key)
         if key in m.by_key and m.by_key[key] not in m.lost:
@@ -439,9 +443,12 @@ class Workload:
         choice = self.rng.random()
         if not gifts or choice < 0.3:
             number, amount = self.gift_number(), self.rng.choice((0, 500_000, 2_000_000, 10_000_000))
+            behind = t.clock.behind() > DIRECTORY_MARGIN
             outcome, result = self.pos(t, lambda: t.ledger.gift_issue(  # type: ignore[union-attr]
                 number=number, amount=amount, actor="manager"))
             self.log(f"{t.code} gift issue …{number[-4:]} {amount} -> {outcome} {getattr(result, 'code', '')}")
+            if outcome == "ok":
+                self.model.gifts.setdefault(t.code, {})[number] = behind
             return
         number, balance = self.rng.choice(gifts)
         if choice < 0.5:
@@ -496,6 +503,7 @@ class Workload:
         seq = self.seq_of(t)
         if kind in ("bank_issue", "bank_replace", "bank_gift"):
             number = self.bank_number()
+            spoilt = number
             members = self.members_at(t)
             if kind == "bank_issue" and members:
                 member_id, label, _ = self.rng.choice(members)
@@ -503,6 +511,7 @@ class Workload:
                     member_id=member_id, number=number, technology="magstripe", actor="manager")
             elif kind == "bank_replace" and self.cards_at(t, active=True):
                 old = self.rng.choice(self.cards_at(t, active=True))[0]
+                spoilt = old
                 fn = lambda: t.ledger.replace_card(  # type: ignore[union-attr]
                     old_number=old, new_number=number, actor="manager", reason="lost")
             else:
@@ -520,6 +529,7 @@ class Workload:
                         m.tainted_gifts[number] = defect
                     else:
                         m.tainted_cards[number] = defect
+                        m.tainted_cards[spoilt] = defect  # the card it replaced points at it
                 return
             self.unchanged_after_refusal(t, seq, kind)
             self.not_stored(t, number)
@@ -580,6 +590,8 @@ class Workload:
             self.unchanged_after_refusal(t, seq, "redeeming too much")
 
     def not_stored(self, t: "TerminalNode", number: str) -> None:
+        if number in self.model.bank_accepted:
+            return  # taken earlier through a known defect: the number is there already
         hits = [h for h in scan_sqlite(t.path) if h[2] == number]
         if hits:
             self.sim.auditor.violation("no_payment_numbers_stored", f"{t.code}: a refused payment card number is "
@@ -729,10 +741,16 @@ class Workload:
         self.log(f"hub: dies; back at step {hub.down_until}")
 
     def do_backup(self, t: "TerminalNode") -> None:
+        behind = t.clock.behind() > timedelta(0)
         try:
-            info = backups.backup_now(t.path, t.backups, keep=4, at=t.clock())
+            info = backups.backup_now(t.path, t.backups, keep=BACKUPS_KEPT, at=t.clock())
         except LedgerError as exc:
             self.log(f"{t.code} backup -> failed {exc}")
+            return
+        except OSError as exc:
+            self.log(f"{t.code} backup -> {type(exc).__name__}")
+            self.sim.auditor.violation("unclean_error", f"{t.code}: backup_now raised {type(exc).__name__}: {exc}",
+                                       "backup-rotation-clock-back" if behind else None)
             return
         self.log(f"{t.code} backup -> {info.entries} entries")
 
@@ -747,6 +765,7 @@ class Workload:
         sim.crash_terminal(t, quiet=True)
         backups.restore(chosen, t.path, at=t.clock())
         sim.start_terminal(t)
+        t.restarts += 1
         m.restored[t.code] = sim.step
         present = {r[0] for r in t.sql("SELECT id FROM sales")}
         lost = [i for i, a in m.acked.items() if a.terminal == t.code and i not in present and i not in m.lost]
@@ -763,6 +782,10 @@ class Workload:
                 del statuses[number]
             elif cards[number] != statuses[number][0]:
                 statuses[number] = (cards[number], statuses[number][1])
+        gifts = {r[0] for r in t.sql("SELECT number FROM gift_cards")}
+        issued = m.gifts.get(t.code, {})
+        for number in [n for n in issued if n not in gifts]:
+            del issued[number]
         self.pending.pop(t.code, None)
         self.log(f"{t.code} restored from backup {files.index(chosen) + 1} of {len(files)}: "
                  f"{self.seq_of(t) - 1} entries; {len(lost)} acknowledged sales and refunds gone with it")

@@ -146,7 +146,8 @@ class Workload:
 
     # -- running a POS operation -----------------------------------------------------------------
 
-    def pos(self, t: "TerminalNode", fn: Callable[[], Any], defect: str | None = None) -> tuple[str, Any]:
+    def pos(self, t: "TerminalNode", fn: Callable[[], Any], defect: str | None = None,
+            one_transaction: bool = True) -> tuple[str, Any]:
         """("ok", result), ("refused", error) or ("crashed", error): with a small chance
         the terminal dies in the middle (SQLite abandons the statement; nothing commits).
         Anything but a LedgerError is an unclean refusal (`defect`: the known one it is)."""
@@ -159,7 +160,8 @@ class Workload:
         except LedgerError as exc:
             if armed and t.crash_fired:
                 self.sim.crash_terminal(t, mid_operation=True)
-                t.seq_at_crash = seq
+                if one_transaction:  # expiry and tier reviews commit member by member, by design
+                    t.seq_at_crash = seq
                 return "crashed", exc
             return "refused", exc
         except Exception as exc:  # noqa: BLE001 - what the till would see as a crash of the agent
@@ -600,7 +602,8 @@ class Workload:
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def do_expiry(self, t: "TerminalNode") -> None:
-        outcome, result = self.pos(t, lambda: expire_points(t.ledger, "scheduler"))  # type: ignore[arg-type]
+        outcome, result = self.pos(t, lambda: expire_points(t.ledger, "scheduler"),  # type: ignore[arg-type]
+                                   one_transaction=False)
         if outcome == "ok":
             expired = sorted((self.model.label(mid), pts) for mid, pts in result)
             self.log(f"{t.code} expiry run -> {sum(p for _, p in expired)} points of {len(expired)} members")
@@ -610,7 +613,8 @@ class Workload:
             self.log(f"{t.code} expiry run -> {outcome}")
 
     def do_tier_review(self, t: "TerminalNode", scheduled: bool = False) -> None:
-        outcome, result = self.pos(t, lambda: review_tiers(t.ledger, "scheduler"))  # type: ignore[arg-type]
+        outcome, result = self.pos(t, lambda: review_tiers(t.ledger, "scheduler"),  # type: ignore[arg-type]
+                                   one_transaction=False)
         if outcome == "ok":
             changes = sorted(f"{self.model.label(mid)} {old}->{new}" for mid, old, new in result)
             self.log(f"{t.code} tier review{' (review day)' if scheduled else ''} -> {', '.join(changes) or 'no change'}")

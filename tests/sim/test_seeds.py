@@ -4,6 +4,7 @@ seed replays exactly, and that the auditor really fires."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -69,6 +70,7 @@ def test_a_seed_replays_exactly() -> None:
 
 def test_the_auditor_catches_a_balance_edited_behind_the_ledger() -> None:
     result = run_seed(3, 90, allow=CI_ALLOW, corrupt_at=60)
+    shutil.rmtree(result.folder, ignore_errors=True)
     assert not result.ok
     assert result.violation is not None
     assert (result.violation.invariant, result.violation.step) == ("balance_equals_entries", 60)
@@ -81,8 +83,10 @@ def test_the_auditor_catches_a_balance_edited_behind_the_ledger() -> None:
 def test_a_known_defect_fails_the_run_unless_allowed() -> None:
     """Without its allowance a defect the simulation knows stops the run, naming itself."""
     result = run_seed(3, 90, allow=CI_ALLOW, corrupt_at=60)
+    shutil.rmtree(result.folder, ignore_errors=True)
     assert result.violation is not None and result.violation.defect is None
     strict = run_seed(1, 60, allow=())
+    shutil.rmtree(strict.folder, ignore_errors=True)
     if strict.ok:  # the defects it meets by step 60 have been fixed
         return
     assert strict.violation is not None

@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", action="store_true", help="print the whole event log")
     p.add_argument("--corrupt-at", type=int, help="self-test: edit a balance row at this step (the auditor must fire)")
     a = p.parse_args(argv)
+    if a.terminals is not None and not 2 <= a.terminals <= 8:
+        p.error("--terminals must be 2 to 8")
+    if a.stores is not None and not 2 <= a.stores <= (a.terminals or 8):
+        p.error("--stores must be 2 or more, and no more than the terminals")
     unknown = [x for x in a.allow if x not in KNOWN_DEFECTS]
     if unknown:
         p.error(f"unknown defect {', '.join(unknown)}; known: {', '.join(KNOWN_DEFECTS)}")

@@ -95,6 +95,7 @@ class Auditor:
     def violation(self, invariant: str, message: str, defect: str | None = None) -> bool:
         """Raise Violation, unless `defect` is a known one the run allows: then record it
         and return True (the caller sets aside what it spoils)."""
+        message = message.replace(str(self.sim.folder), "<run>")  # the same words on every replay
         if defect is not None and defect in self.allow:
             if defect not in self.model.known_seen:
                 self.model.known_seen[defect] = (self.sim.step, invariant, message)

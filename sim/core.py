@@ -26,6 +26,7 @@ from sync.errors import HubRefused, HubUnreachable
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HISTORY = 30  # events shown with a violation
 QUIESCE_ROUNDS_MAX = 60
+P_RTC_RESET = 0.15  # a terminal that restarts with its clock behind
 
 
 def default_tmp() -> Path | None:
@@ -111,7 +112,7 @@ class Simulation:
     # -- the event log --------------------------------------------------------------------------------
 
     def log(self, text: str) -> None:
-        self.events.append(f"{self.step:>4} {text}")
+        self.events.append(f"{self.step:>4} {text.replace(str(self.folder), '<run>')}")
 
     def terminal(self, code: str) -> TerminalNode:
         return next(t for t in self.terminals if t.code == code)
@@ -193,8 +194,13 @@ class Simulation:
         for t in self.terminals:
             if not t.up and self.step >= t.down_until:
                 t.restarts += 1
+                rtc = ""
+                if self.rng.random() < P_RTC_RESET:  # the real-time clock lost its time with the power
+                    back = timedelta(hours=self.rng.choice((1, 26, 24 * 30, 24 * 365)))
+                    t.clock.step(-back)
+                    rtc = f" with its clock {back} behind until NTP corrects it"
                 self.start_terminal(t)
-                self.log(f"{t.code}: restarts")
+                self.log(f"{t.code}: restarts{rtc}")
                 self.after_crash_in_operation(t)
         if not self.hub.up and self.step >= self.hub.down_until:
             self.hub.start()

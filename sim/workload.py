@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from sim.core import Simulation
     from sim.nodes import TerminalNode
 
-P_CRASH_IN_OP = 0.03
-BACKUPS_KEPT = 3  # a POS operation during which the terminal dies
+P_CRASH_IN_OP = 0.03  # a POS operation during which the terminal dies
+BACKUPS_KEPT = 2
 CATEGORIES = ("grocery", "dairy", "bakery", "household", "tobacco")
 PRICES = (20_000, 95_000, 150_000, 480_000, 1_250_000, 3_900_000, 9_000_000, 27_000_000)
 DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "ledger" / "rules" / "default.toml"
@@ -52,7 +52,7 @@ WEIGHTS: dict[str, float] = {
     "sale": 30, "sale_redeem": 10, "retry": 5, "refund": 7, "enrol": 8, "issue_card": 3, "replace_card": 2,
     "block_card": 2, "gift": 5, "adjust": 3, "bad_input": 4, "expiry": 1, "tier_review": 1,
     "sync": 18, "time": 10, "ntp": 3, "net_faults": 3, "partition": 2, "crash_terminal": 1.5,
-    "crash_hub": 0.7, "backup": 3, "restore": 0.6, "publish": 1,
+    "crash_hub": 0.7, "backup": 4, "restore": 0.6, "publish": 1, "double_spend": 2,
 }
 TERMINAL_ACTIONS = {"sale", "sale_redeem", "retry", "refund", "enrol", "issue_card", "replace_card", "block_card",
                     "gift", "adjust", "bad_input", "expiry", "tier_review", "sync", "backup", "restore",
@@ -280,6 +280,34 @@ class Workload:
                                        f"balance {res.balance}, the ledger holds {self.balance_of(t, res.member_id)}")
         if not res.replayed:
             self.no_negative_by_local_op(t, res.member_id, before, f"sale {req.idempotency_key}")
+
+    def do_double_spend(self) -> None:
+        """A member shops at two branches that have not heard of each other's sale
+        since, redeeming at each what that branch thinks the member has."""
+        up = [t for t in self.sim.terminals if t.up]
+        if len(up) < 2:
+            return
+        a, b = self.rng.sample(up, 2)
+        at_a = {n: mid for n, mid, _ in self.cards_at(a, active=True)}
+        at_b = {n: mid for n, mid, _ in self.cards_at(b, active=True)}
+        both = [n for n in sorted(at_a) if n in at_b and (self.balance_of(a, at_a[n]) or 0) >= 100
+                and (self.balance_of(b, at_b[n]) or 0) >= 100]
+        if not both:
+            self.log(f"{a.code}+{b.code}: no member with points known at both")
+            return
+        number = self.rng.choice(both)
+        self.log(f"{a.code}+{b.code}: {self.model.label(at_a[number])} redeems at both branches")
+        for t in (a, b):
+            if not t.up:
+                continue
+            lines = self.lines(big=True)
+            try:
+                points = quote(t.ledger, number, lines).max_redeem_points  # type: ignore[arg-type]
+            except LedgerError:
+                points = 0
+            n = self.next_n()
+            self.post(t, SaleRequest(idempotency_key=f"{t.code}-s{n}", card_number=number, receipt_ref=f"R{n}",
+                                     lines=lines, redeem_points=points), expect_ok=points == 0)
 
     def probe_sale(self, t: "TerminalNode", number: str, points: int) -> None:
         n = self.next_n()

@@ -23,9 +23,9 @@ ENROLL_BYTES_MAX = 4 * 1024  # bytes of an enrolment body: a code and a terminal
 HUB_TIME_HEADER = "X-Hub-Time"
 
 
-def hub_time_text() -> str:
+def hub_time_text(clock: Any = time.time) -> str:
     """The hub's clock for the X-Hub-Time header: unix seconds with 3 decimals."""
-    return f"{time.time():.3f}"
+    return f"{clock():.3f}"
 
 
 class HubTimeHeader:
@@ -34,8 +34,9 @@ class HubTimeHeader:
     hub's time. Pure ASGI: it stamps the response's start message. (A 500 is sent by
     Starlette outside every middleware; its handler below stamps it itself.)"""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, clock: Any = time.time) -> None:
         self.app = app
+        self.clock = clock
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -45,7 +46,7 @@ class HubTimeHeader:
         async def stamped(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-hub-time"]
-                message = {**message, "headers": headers + [(b"x-hub-time", hub_time_text().encode())]}
+                message = {**message, "headers": headers + [(b"x-hub-time", hub_time_text(self.clock).encode())]}
             await send(message)
 
         await self.app(scope, receive, stamped)
@@ -96,7 +97,7 @@ def create_hub_app(hub: Hub) -> FastAPI:
         log.error("%s failed: %s: %s", request.url.path, type(exc).__name__, str(exc)[:200])
         return _problem(500, "internal_error", "the hub failed to answer this request; it is logged")
 
-    app.add_middleware(HubTimeHeader)
+    app.add_middleware(HubTimeHeader, clock=hub.auth_clock)
 
     @app.get("/v1/health")
     async def health() -> dict[str, Any]:

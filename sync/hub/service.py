@@ -92,11 +92,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def hub_time() -> float:
-    """The hub's clock as answers carry it: unix seconds, 3 decimals."""
-    return round(time.time(), 3)
-
-
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
@@ -351,13 +346,19 @@ class Metrics:
 
 
 class Hub:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = _now,
+                 auth_clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.clock = clock
+        self.auth_clock = auth_clock  # epoch seconds that request timestamps are checked against
         self.metrics = Metrics()
 
     # -- terminals ----------------------------------------------------------------
 
+
+    def hub_time(self) -> float:
+        """The hub's clock as answers carry it (X-Hub-Time too): unix seconds, 3 decimals."""
+        return round(self.auth_clock(), 3)
     def new_enrolment_code(self, store: str) -> str:
         store = store.strip()
         if not store or len(store) > 64:
@@ -441,7 +442,7 @@ class Hub:
     def authenticate(self, headers: dict[str, str], method: str, path: str, body: bytes) -> str:
         """The terminal id of a genuine, fresh request; HubRefused (401/403) otherwise."""
         terminal, timestamp, nonce, signature = self.require_signature_headers(headers)
-        now = time.time()
+        now = self.auth_clock()
         with self.engine.begin() as conn:
             row = conn.execute(select(terminals.c.secret, terminals.c.revoked)
                                .where(terminals.c.id == terminal)).one_or_none()
@@ -453,7 +454,7 @@ class Hub:
                 reason = "stale" if "timestamp" in problem else "bad_signature"
                 self.metrics.refused[reason] += 1
                 # a clock off by more than SKEW_MAX_S: the hub's time, to sign with until it is fixed
-                raise HubRefused(problem, 401, reason, {"hub_time": hub_time()} if reason == "stale" else None)
+                raise HubRefused(problem, 401, reason, {"hub_time": self.hub_time()} if reason == "stale" else None)
             if row.revoked:
                 self.metrics.refused["revoked"] += 1
                 raise HubRefused(f"terminal {terminal} is revoked", 403, "revoked")
@@ -781,7 +782,7 @@ class Hub:
             "last_seq": last_seq,
             "last_hash": last_hash,
             **({} if own is None else {"own_entries": [dict(zip(ENTRY_FIELDS, r)) for r in own]}),
-            "hub_time": hub_time(),
+            "hub_time": self.hub_time(),
             "protocol": protocol,
         }
 
@@ -818,7 +819,7 @@ class Hub:
             (state,) = member_states(conn, terminal, [member.id])
         return {"member": {k: getattr(member, k) for k in MEMBER_FIELDS},
                 "cards": [{k: getattr(c, k) for k in CARD_FIELDS} for c in member_cards],
-                "state": state, "protocol": PROTOCOL, "hub_time": hub_time()}
+                "state": state, "protocol": PROTOCOL, "hub_time": self.hub_time()}
 
     # -- operations ---------------------------------------------------------------------
 

@@ -88,7 +88,10 @@ def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime |
         backup_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackupError(f"cannot create backup folder {backup_dir}: {exc.strerror}") from None
-    final = backup_dir / f"{BACKUP_PREFIX}{at:%Y%m%dT%H%M%S%fZ}{BACKUP_SUFFIX}"
+    # numbered, then timed: the order of backups is the order they were taken, whatever
+    # the clock said (a clock stepped back once made rotation delete the newest)
+    number = max((_number(p) for p in list_backups(backup_dir)), default=0) + 1
+    final = backup_dir / f"{BACKUP_PREFIX}{number:06d}-{at:%Y%m%dT%H%M%S%fZ}{BACKUP_SUFFIX}"
     tmp = final.with_suffix(".partial")
     try:
         _copy(ledger_path, tmp)
@@ -106,10 +109,18 @@ def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime |
     return BackupInfo(final, final.stat().st_size, entries)
 
 
+def _number(path: Path) -> int:
+    """The backup's number (0 for one named by time alone, by an older version)."""
+    head = path.name[len(BACKUP_PREFIX):].split("-", 1)[0]
+    return int(head) if len(head) == 6 and head.isdigit() else 0
+
+
 def list_backups(backup_dir: Path) -> list[Path]:
+    """The backups, oldest first: by number, and those of older versions by name (time)."""
     if not backup_dir.is_dir():
         return []
-    return sorted(p for p in backup_dir.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}") if p.is_file())
+    return sorted((p for p in backup_dir.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}") if p.is_file()),
+                  key=lambda p: (_number(p), p.name))
 
 
 def rotate(backup_dir: Path, keep: int) -> list[Path]:

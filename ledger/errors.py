@@ -17,7 +17,8 @@
     │   ├── SharedMobile          two members (from two offline branches) share it: use the card
     │   ├── DuplicateGiftCard
     │   ├── IdempotencyConflict   same idempotency key, different request
-    │   └── RefundElsewhere       a sale is refunded at the till that made it
+    │   ├── RefundElsewhere       a sale is refunded at the till that made it
+    │   └── OtherStoreMember      a card issued to another store's member (the hub would refuse it)
     ├── CardRefused
     │   ├── CardBlocked
     │   └── CardReplaced          names the replacement date
@@ -129,6 +130,10 @@ class RefundExceedsSale(LedgerError):
 
 class RefundElsewhere(Conflict):
     code = "refund_elsewhere"
+
+
+class OtherStoreMember(Conflict):
+    code = "other_store_member"
 
 
 class DatabaseError(LedgerError):

@@ -48,6 +48,8 @@ def batch_rows(raw: Raw, rows: list[tuple[Any, ...]]) -> dict[str, list[dict[str
     for kind, key in (("member", "members"), ("card", "cards"), ("gift_card", "gift_cards")):
         table, column, fields = _DIRECTORY[kind]
         refs = list(dict.fromkeys(r[2] for r in rows if r[1] == kind))
+        if kind == "card" and refs:
+            refs = _with_replacements(raw, refs)
         found = {r[0]: r for r in raw.all(f"SELECT {', '.join(fields)} FROM {table} WHERE {column} IN "
                                           "(SELECT value FROM json_each(?))", (json.dumps(refs),))} if refs else {}
         out[key] = [dict(zip(fields, found[ref])) for ref in refs if ref in found]
@@ -67,6 +69,17 @@ def _sales(raw: Raw, ids: list[str]) -> list[dict[str, Any]]:
     found = {r[0]: dict(zip(SALE_FIELDS, r)) for r in raw.all(
         f"SELECT {', '.join(SALE_FIELDS)} FROM sales WHERE id IN (SELECT value FROM json_each(?))", (wanted,))}
     return [{**found[i], "lines": lines.get(i, [])} for i in ids if i in found]
+
+
+def _with_replacements(raw: Raw, numbers: list[str]) -> list[str]:
+    """The cards named, and for each the card it was replaced by and the card it
+    replaced: a replacement travels whole, whichever batch its rows fell in (the hub
+    takes another store's member's new card only beside the old one it replaces)."""
+    wanted = json.dumps(numbers)
+    pairs = raw.all("SELECT number, replaced_by FROM cards WHERE (number IN (SELECT value FROM json_each(?)) "
+                    "OR replaced_by IN (SELECT value FROM json_each(?))) AND replaced_by IS NOT NULL",
+                    (wanted, wanted))
+    return list(dict.fromkeys([*numbers, *(n for pair in pairs for n in pair)]))
 
 
 def acknowledged(raw: Raw, entry_ids: list[str], batch_end: int) -> None:
@@ -115,8 +128,10 @@ def take_cards(raw: Raw, cards: list[dict[str, Any]], policy: CardPolicy) -> Non
             raw.run(f"INSERT INTO cards ({', '.join(CARD_FIELDS)}) VALUES ({', '.join('?' for _ in CARD_FIELDS)})",
                     tuple(None if k == "replaced_by" else c[k] for k in CARD_FIELDS))
     for c in cards:
-        local = raw.one_or_none("SELECT status, replaced_by FROM cards WHERE number = ?", (c["number"],))
-        if local is None or not card_change_wins(local[0], local[1], c["status"], c["replaced_by"]):
+        local = raw.one_or_none("SELECT status, replaced_by, status_changed_at FROM cards WHERE number = ?",
+                                (c["number"],))
+        if local is None or not card_change_wins(local[0], local[1], local[2], c["status"], c["replaced_by"],
+                                                 c["status_changed_at"]):
             continue
         target = c["replaced_by"]
         if target and raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (target,)) is None:
@@ -322,9 +337,10 @@ def take_blocklist(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> 
             continue
         if policy.refusal(number) is not None and policy.refusal(number).code == "bank_card":  # type: ignore[union-attr]
             continue  # never stored, not even to refuse it
-        local = raw.one_or_none("SELECT status, replaced_by FROM cards WHERE number = ?", (number,))
+        local = raw.one_or_none("SELECT status, replaced_by, status_changed_at FROM cards WHERE number = ?",
+                                (number,))
         if local is not None:
-            if card_change_wins(local[0], local[1], b["status"], b["replaced_by"]):
+            if card_change_wins(local[0], local[1], local[2], b["status"], b["replaced_by"], b["changed_at"]):
                 target = b["replaced_by"]
                 if target and raw.one_or_none("SELECT 1 FROM cards WHERE number = ?", (target,)) is None:
                     target = None

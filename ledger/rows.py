@@ -22,9 +22,15 @@ PROTOCOL = 2  # 2: sales go up; other branches come down as sums, not entries
 STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}
 
 
-def card_change_wins(local_status: str, local_replaced_by: str | None, status: str,
-                     replaced_by: str | None) -> bool:
-    """Whether a card's status from the other side replaces the one held here: a more
-    final status wins, and a replacement names its new card once."""
-    return STATUS_RANK.get(status, 0) > STATUS_RANK.get(local_status, 0) or \
-        (bool(replaced_by) and local_replaced_by is None and status == "replaced")
+def card_change_wins(local_status: str, local_replaced_by: str | None, local_changed_at: str | None,
+                     status: str, replaced_by: str | None, changed_at: str | None) -> bool:
+    """Whether a card's status from the other side replaces the one held here, the same
+    at the hub and at every terminal (so all end on one status): a more final status
+    wins; of two equally final ones (lost, blocked) the later change wins; and a
+    replacement names its new card once."""
+    mine, theirs = STATUS_RANK.get(local_status, 0), STATUS_RANK.get(status, 0)
+    if theirs != mine:
+        return theirs > mine
+    if status != local_status:
+        return (changed_at or "") > (local_changed_at or "")
+    return bool(replaced_by) and local_replaced_by is None and status == "replaced"

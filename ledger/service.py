@@ -24,6 +24,7 @@ from ledger.errors import (
     DuplicateCard,
     DuplicateGiftCard,
     DuplicateMobile,
+    OtherStoreMember,
     InsufficientGiftBalance,
     SharedMobile,
     UnknownCard,
@@ -341,8 +342,14 @@ class Ledger:
             raise ValidationFailed(f"card technology must be one of {', '.join(CARD_TECHNOLOGIES)}, got {technology!r}")
         at = self.clock()
         with self.write("issuing a card") as conn:
-            if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
+            home = conn.execute(select(members.c.store_code).where(members.c.id == member_id)).scalar()
+            if home is None:
                 raise UnknownMember(f"no member with id {member_id}")
+            if home != self.store:
+                # the hub's rule too (what a branch may do to another store's member): the card
+                # would be refused there, and this till's sync with it
+                raise OtherStoreMember(f"this member belongs to store {home}: a branch may replace or block a "
+                                       "visiting member's card, not issue another; issue it at their store")
             self._insert_card(conn, number, member_id, technology, actor, at)
             queue_for_hub(conn, "card", number, at)
             audit(conn, at=at, actor=actor, action="card.issue", target=member_id, card=mask_card(number))

@@ -21,7 +21,7 @@ from ledger.types import RefundRequest, SaleRequest
 from ledger.verify import verify
 from sim.scan import scan_engine, scan_sqlite
 from sync.hub import schema as H
-from sync.hub.service import STATUS_RANK
+from sync.protocol import STATUS_RANK
 
 if TYPE_CHECKING:
     from sim.core import Simulation
@@ -122,10 +122,12 @@ class Auditor:
 
     def quick_sums(self, t: "TerminalNode") -> None:
         """Balances and gift balances against their entries, in two aggregate queries."""
-        (bal, ent), = t.sql("SELECT (SELECT coalesce(sum(points), 0) FROM balances), "
+        # what other terminals did (points elsewhere) and what was archived are sums, not entries
+        (bal, ent), = t.sql("SELECT (SELECT coalesce(sum(points - elsewhere - archived_credit + archived_debit), 0) "
+                            "FROM balances), "
                             "(SELECT coalesce(sum(points), 0) FROM entries WHERE member_id IN "
                             "(SELECT member_id FROM balances))")
-        (gbal, gent), = t.sql("SELECT (SELECT coalesce(sum(balance), 0) FROM gift_cards), "
+        (gbal, gent), = t.sql("SELECT (SELECT coalesce(sum(balance - elsewhere - archived), 0) FROM gift_cards), "
                               "(SELECT coalesce(sum(amount), 0) FROM entries WHERE gift_card_number IN "
                               "(SELECT number FROM gift_cards))")
         if bal != ent or gbal != gent:
@@ -328,6 +330,7 @@ class Auditor:
                 continue
             self._converged(t, hub_entries, hub_bal, hub_members, hub_cards, hub_gifts, gift_sums, latest)
         self._acked_at_hub(hub_entries)
+        self._sales_at_hub()
         self._replays()
         self._scan()
         self._probe_negative_members()
@@ -352,21 +355,19 @@ class Auditor:
         for i in own & hub_own:
             if local[i] != hub_entries[i].hash:
                 self.violation("entries_reach_hub", f"{t.code}: entry {i} has another hash at the hub")
-        tainted_entries = {i for i, e in hub_entries.items()
-                           if e.terminal_code in m.stuck and i not in local}
-        missing = set(hub_entries) - set(local) - tainted_entries
-        extra = set(local) - set(hub_entries)
-        if missing or extra:
-            self.violation("entries_converge", f"{t.code}: {len(missing)} of the hub's entries missing, "
-                           f"{len(extra)} entries the hub does not have")
+        # a chain's terminal holds its own entries only; what the others did comes as sums
+        if set(local) != own:
+            self.violation("entries_converge", f"{t.code}: holds {len(set(local) - own)} entries of other terminals")
         members = {r[0]: int(r[1]) for r in t.sql(
             "SELECT m.id, coalesce(b.points, 0) FROM members m LEFT JOIN balances b ON b.member_id = m.id")}
-        for member_id in sorted(hub_members | set(members)):
+        scope = self.hub_scope(t.store)
+        for member_id in sorted((hub_members & scope) | set(members)):
             if member_id in m.tainted_members:
                 continue
             if member_id not in members:
-                self.violation("directory_converges", f"{t.code}: member {m.label(member_id)} is at the hub but "
-                               "not here")
+                if self.enrolled_at_store(member_id, t.store):  # a member of its store must be here
+                    self.violation("directory_converges", f"{t.code}: member {m.label(member_id)} of its store is "
+                                   "at the hub but not here")
             elif member_id not in hub_members:
                 defect = self.directory_loss_defect(member_id)
                 if self.violation("directory_converges", f"{t.code}: member {m.label(member_id)} never reached "
@@ -376,8 +377,15 @@ class Auditor:
                 self.violation("balances_converge", f"{t.code}: member {m.label(member_id)} has {members[member_id]} "
                                f"points here and {hub_bal.get(member_id, 0)} at the hub")
         cards = {r[0]: (r[1], r[2]) for r in t.sql("SELECT number, member_id, status FROM cards")}
+        blocked = dict(t.sql("SELECT number, status FROM blocklist"))
         for number in sorted(set(hub_cards) | set(cards)):
             if number in m.tainted_cards or (cards.get(number) or hub_cards.get(number))[0] in m.tainted_members:
+                continue
+            if number not in cards and hub_cards[number][0] not in members:  # a member this till does not hold
+                status = hub_cards[number][1]
+                if status != "active" and blocked.get(number) != status:
+                    self.violation("blocklist_complete", f"{t.code}: card …{number[-4:]} is {status} at the hub "
+                                   f"but {blocked.get(number, 'not on the blocklist')} here")
                 continue
             if cards.get(number) != hub_cards.get(number):
                 mine, theirs = cards.get(number, ("", "missing"))[1], hub_cards.get(number, ("", "missing"))[1]
@@ -406,6 +414,27 @@ class Auditor:
                                f"here; the hub's entries add up to {gift_sums.get(number, 0)}")
         if latest is not None and t.code not in m.ruleset_forgotten:
             self.ruleset_taken(t)
+
+    def hub_scope(self, store: str) -> set[str]:
+        with self.sim.hub.engine.connect() as conn:
+            return set(conn.execute(select(H.member_stores.c.member_id)
+                                    .where(H.member_stores.c.store == store)).scalars())
+
+    def enrolled_at_store(self, member_id: str, store: str) -> bool:
+        with self.sim.hub.engine.connect() as conn:
+            return conn.execute(select(H.members.c.store_code).where(H.members.c.id == member_id)).scalar() == store
+
+    def _sales_at_hub(self) -> None:
+        """Every sale and refund the POS was told about reached the hub once, with its lines."""
+        m = self.model
+        with self.sim.hub.engine.connect() as conn:
+            held = dict(conn.execute(select(H.sales.c.id, H.sales.c.amount)).all())
+        for i, a in m.acked.items():
+            if i in m.lost or a.terminal in m.stuck:
+                continue
+            if i not in held:
+                self.violation("sales_reach_hub", f"{a.kind} {a.key} (step {a.step}) of {a.terminal} is not at "
+                               "the hub")
 
     def _acked_at_hub(self, hub_entries: dict[str, Any]) -> None:
         """Each acknowledged sale's entries are at the hub, each exactly once (ids are unique

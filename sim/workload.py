@@ -32,6 +32,7 @@ from ledger.lifecycle import expire_points, review_tiers
 from ledger.rules import tier_review_due
 from ledger.rules.dates import local_date
 from ledger.sales import post_sale, quote, refund
+from ledger.limits import LINE_TOTAL_RIAL_MAX, SALE_AMOUNT_RIAL_MAX
 from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
 from sim.audit import Acked
 from sim.scan import luhn_complete, scan_sqlite
@@ -198,6 +199,32 @@ class Workload:
             rows = [r for r in rows if (r[2] == "active") == active]
         return rows
 
+    def shop_elsewhere(self, t: "TerminalNode", redeem: bool) -> bool:
+        """A member of another store presents their card here: as the local API does
+        (terminal_agent.remote), a card this till does not hold is looked up at the
+        hub first (through the simulated network); then the sale goes as any other."""
+        others = [o for o in self.sim.terminals if o is not t and o.up and o.store != t.store]
+        if not others:
+            return False
+        cards = self.cards_at(self.rng.choice(others), active=True)
+        if not cards:
+            return False
+        number, member_id, _ = self.rng.choice(cards)
+        holding = t.ledger.holding(number)  # type: ignore[union-attr]
+        if holding in ("unknown", "stale") and t.client is not None:
+            try:
+                t.client.lookup(number)
+                self.log(f"{t.code} looks up …{number[-4:]} at the hub -> {self.model.label(member_id)}")
+            except (HubUnreachable, HubRefused) as exc:
+                self.log(f"{t.code} looks up …{number[-4:]} at the hub -> {type(exc).__name__}: the POS is told "
+                         "unknown_offline")
+                return True
+        lines = self.lines(big=False)
+        n = self.next_n()
+        req = SaleRequest(f"{t.code}-x{n}", number, f"R-x{n}", lines)
+        self.post(t, req, expect_ok=True)  # held now: a sale that redeems nothing must go through
+        return True
+
     def members_at(self, t: "TerminalNode") -> list[tuple[str, str, str]]:
         return t.sql("SELECT id, name, mobile FROM members ORDER BY name")
 
@@ -208,6 +235,8 @@ class Workload:
             req = self.pending.pop(t.code)
             self.log(f"{t.code} POS resends {req.idempotency_key} after the terminal came back")
             self.post(t, req, expect_ok=False)
+            return
+        if self.rng.random() < 0.15 and self.shop_elsewhere(t, redeem):
             return
         cards = self.cards_at(t)
         if not cards:
@@ -381,8 +410,12 @@ class Workload:
         m.acked[result.refund_id] = Acked("refund", t.code, req.idempotency_key, req, result.to_json(),
                                           self.sim.step)
         m.by_key[(t.code, req.idempotency_key)] = result.refund_id
-        self.no_negative_by_local_op(t, member_id, before, f"refund {req.idempotency_key}",
-                                     "refund-negative-balance" if result.reversed_points > 0 else None)
+        # a refund of points already spent may make a debt (the table's refunds.spent_points),
+        # but only an explicit one: the answer says what the member owes
+        if result.balance < 0 and result.debt_points != -result.balance:
+            self.sim.auditor.violation("debt_explicit", f"{t.code}: refund {req.idempotency_key} left member "
+                                       f"{m.label(member_id)} at {result.balance} points but told the POS of a "
+                                       f"debt of {result.debt_points}")
 
     # -- members and cards ------------------------------------------------------------------------
 
@@ -600,12 +633,23 @@ class Workload:
         number, member_id, _ = self.rng.choice(cards)
         n = self.next_n()
         if kind == "huge_amount":
-            lines = tuple(SaleLine(sku=f"SKU{i}", name="gold bar", category="household",
-                                   quantity=self.rng.choice((1, 1000, 1_000_000)), unit_price=HUGE_PRICE)
-                          for i in range(1, self.rng.randint(1, 3) + 1))
-            req = SaleRequest(idempotency_key=f"{t.code}-s{n}", card_number=number, receipt_ref=f"R{n}", lines=lines)
-            self.log(f"{t.code} bad input: a sale of {sum(x.total for x in lines)} Rial")
-            self.post(t, req, expect_ok=False)
+            sizes = [(self.rng.choice((1, 1000, 1_000_000)), HUGE_PRICE) for _ in range(self.rng.randint(1, 3))]
+
+            def huge_sale() -> Any:  # the request is checked as the POS's body is: inside the attempt
+                lines = tuple(SaleLine(sku=f"SKU{i}", name="gold bar", category="household", quantity=q,
+                                       unit_price=p) for i, (q, p) in enumerate(sizes, start=1))
+                return post_sale(t.ledger, SaleRequest(idempotency_key=f"{t.code}-s{n}", card_number=number,  # type: ignore[arg-type]
+                                                       receipt_ref=f"R{n}", lines=lines))
+
+            outcome, result = self.pos(t, huge_sale)
+            self.log(f"{t.code} bad input: a sale of {sum(q * p for q, p in sizes)} Rial -> {outcome} "
+                     f"{getattr(result, 'code', '')}")
+            beyond = any(q * p > LINE_TOTAL_RIAL_MAX for q, p in sizes) or \
+                sum(q * p for q, p in sizes) > SALE_AMOUNT_RIAL_MAX
+            if outcome == "ok" and beyond:
+                self.sim.auditor.violation("bad_input_refused", f"{t.code}: a sale past the money bounds was accepted")
+            if outcome == "refused":
+                self.unchanged_after_refusal(t, seq, "a sale past the money bounds")
             return
         balance = self.balance_of(t, member_id) or 0
         req = SaleRequest(idempotency_key=f"{t.code}-s{n}", card_number=number, receipt_ref=f"R{n}",

@@ -47,6 +47,7 @@ LOOKUP_TIMEOUT_S = 2.0  # a lookup happens while a customer waits at the till
 HUB_TIME_HEADER = "X-Hub-Time"
 HUB_TIME_MAX = 10**11  # seconds since 1970: anything beyond is not a clock
 CLOCK_OFFSET_WARN_S = 60.0  # a terminal clock this far from the hub's is worth a word in the log
+RECOVERY_LOOKUPS_MAX = 1_000  # members looked up by id in one recovery (the rest at the next sync)
 RECOVERY_REQUESTS_MAX = 200  # pages of own entries taken back after a restore, 5,000 each
 
 
@@ -167,6 +168,7 @@ class SyncClient:
         self.ledger = ledger
         self.creds = creds
         self.batch_size = batch_size
+        self.timeout_s = timeout_s
         self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
         self._batch_rows = 0  # outbox rows the last _payload took
         self.wall_clock = wall_clock
@@ -358,12 +360,13 @@ class SyncClient:
             Raw(conn).run("UPDATE sync_state SET last_attempt_at = ?, last_error = ? WHERE id = 1",
                           (format_utc(self.ledger.clock()), message[:500]))
 
-    def lookup(self, query: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> str:
+    def lookup(self, query: str, timeout_s: float = LOOKUP_TIMEOUT_S, member_id: str | None = None) -> str:
         """Ask the hub for a member this till does not hold (or holds stale), by card or
         mobile, within a short timeout (a customer is waiting); take them into the ledger
         and return their id. HubUnreachable when the hub does not answer in time,
         HubRefused (404 unknown_member...) when it has no such member."""
-        r = self._post(orjson.dumps({"q": query}), LOOKUP_PATH, timeout_s)
+        r = self._post(orjson.dumps({"q": query} if member_id is None else {"member_id": member_id}), LOOKUP_PATH,
+                       timeout_s)
         if r.status_code >= 500:
             raise HubUnreachable(f"the hub answered {r.status_code}")
         if r.status_code != 200:
@@ -381,12 +384,12 @@ class SyncClient:
             hubsync.take_member_states(raw, [state], {t.id: i for i, t in enumerate(self.ledger.ruleset.tiers)})
         return str(member["id"])
 
-    def _recover(self, refused: HubRefused) -> bool:
-        """The hub holds entries of this terminal that this ledger does not: it was
+    def _recover(self, hub_last: Any) -> bool:
+        """The hub holds entries of this terminal that this ledger does not (hub_last,
+        the hub's last seq of it, is beyond what this ledger knows the hub has): it was
         restored from an older backup. Take them back from the hub and renumber what the
         till wrote since after them (ledger.hubsync.take_own_entries); then sync goes on.
         False if that is not what happened (the hub is behind us, or said nothing)."""
-        hub_last = refused.fields.get("last_seq")
         if type(hub_last) is not int:
             return False
         with self.ledger.read() as conn:
@@ -414,6 +417,10 @@ class SyncClient:
             theirs += page
             if not page or theirs[-1]["seq"] >= hub_last:
                 break
+        with self.ledger.read() as conn:  # members of those entries the restore lost and no directory brings
+            held = set(Raw(conn).column("SELECT id FROM members"))
+        for member_id in sorted({e["member_id"] for e in theirs if e["member_id"]} - held)[:RECOVERY_LOOKUPS_MAX]:
+            self.lookup("", self.timeout_s, member_id=member_id)
         with self.ledger.write("taking this terminal's entries back from the hub") as conn:
             taken, renumbered = hubsync.take_own_entries(Raw(conn), self.ledger.terminal, after, theirs)
         log.warning("took %d of this terminal's entries back from the hub; %d written here since were renumbered "
@@ -430,6 +437,7 @@ class SyncClient:
         fails, nothing after it is applied (what the hub took meanwhile is acknowledged
         again on the resend, counted once)."""
         report = SyncReport()
+        hub_last_seq: Any = None  # what the last answer says the hub holds of this terminal
         pool: ThreadPoolExecutor | None = None
         sending: Future[dict[str, Any]] | None = None  # the request for `payload`, if already sent
         try:
@@ -455,6 +463,7 @@ class SyncClient:
                     raise
                 report.sent += len(answer.get("acked") or [])
                 report.requests += 1
+                hub_last_seq = answer.get("last_seq")
                 if after is not None:
                     payload, batch_end = after
                     continue
@@ -466,7 +475,7 @@ class SyncClient:
             if pool is not None:
                 pool.shutdown(wait=True)
                 pool = None
-            if exc.problem == "sequence_gap" and not recovering and self._recover(exc):
+            if exc.problem == "sequence_gap" and not recovering and self._recover(exc.fields.get("last_seq")):
                 return self.sync_once(recovering=True)
             self._failed(str(exc))
             raise
@@ -476,6 +485,10 @@ class SyncClient:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
+        # a restore with nothing sent since meets no sequence_gap: every answer says what
+        # the hub holds of this terminal, and more than this ledger has means the same
+        if not recovering and self._recover(hub_last_seq):
+            return self.sync_once(recovering=True)
         with self.ledger.read() as conn:
             report.backlog = int(Raw(conn).scalar("SELECT count(*) FROM outbox"))
         return report

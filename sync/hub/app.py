@@ -135,10 +135,10 @@ def create_hub_app(hub: Hub) -> FastAPI:
         body = await read_body(request, LOOKUP_BYTES_MAX)
         terminal = await anyio.to_thread.run_sync(hub.authenticate, headers, "POST", request.url.path, body)
         data = parse_body(body)
-        query = data.get("q")
-        if type(query) is not str:
-            raise HubRefused("q must be a card number or a mobile number, as text", 400, "invalid_input")
-        return JSONResponse(await anyio.to_thread.run_sync(hub.lookup, terminal, query))
+        query, member_id = data.get("q"), data.get("member_id")
+        if not ((type(query) is str and member_id is None) or (query is None and type(member_id) is str)):
+            raise HubRefused("send q (a card number or a mobile number) or member_id, as text", 400, "invalid_input")
+        return JSONResponse(await anyio.to_thread.run_sync(hub.lookup, terminal, query or "", member_id))
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

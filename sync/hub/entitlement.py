@@ -41,7 +41,7 @@ from ledger.cardpolicy import CARD_NUMBER_MAX, CardPolicy, mask, normalise_card_
 from ledger.errors import PaymentCardRefused, ValidationFailed
 from ledger.schema import ENTRY_KINDS
 from sync.errors import HubRefused
-from sync.protocol import STATUS_RANK
+from sync.protocol import card_change_wins
 
 # the terminals' own bounds (ledger.limits): points and Rial, either sign
 ENTRY_POINTS_MAX = limits.ENTRY_POINTS_MAX  # in one entry
@@ -182,9 +182,8 @@ def member_change(terminal: str, store: str, current: Mapping[str, Any] | None,
 def status_wins(current: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
     """Whether a card row's status replaces the held one: a more final status, or an
     equally final other one changed later."""
-    mine, theirs = STATUS_RANK.get(current["status"], 0), STATUS_RANK.get(row["status"], 0)
-    newer = (row["status_changed_at"] or "") > (current["status_changed_at"] or "")
-    return theirs > mine or (theirs == mine and newer and row["status"] != current["status"])
+    return card_change_wins(current["status"], current["replaced_by"], current["status_changed_at"], row["status"],
+                            row["replaced_by"], row["status_changed_at"])
 
 
 def card_change(terminal: str, store: str, current: Mapping[str, Any] | None, row: Mapping[str, Any],

@@ -786,13 +786,16 @@ class Hub:
             "protocol": protocol,
         }
 
-    def lookup(self, terminal: str, query: str) -> dict[str, Any]:
+    def lookup(self, terminal: str, query: str, member_id: str | None = None) -> dict[str, Any]:
         """A member by card number or mobile, for a terminal that does not hold them (a
         card presented outside its store's scope): the member, their cards and their
         sums for that terminal; the member is in the store's scope from then on, so their
         changes come down with the rest."""
         query = query.strip()
-        if looks_like_mobile(query):
+        if member_id is not None:  # a terminal taking its own entries back names their members
+            where = members.c.id == member_id[:36]
+            what = f"id {member_id[:36]}"
+        elif looks_like_mobile(query):
             mobile = normalise_mobile(query)
             where = members.c.mobile == mobile
             what = f"mobile {mobile}"

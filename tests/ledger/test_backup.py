@@ -80,3 +80,16 @@ def test_cli_backup_and_restore_round_trip(tmp_path: Path) -> None:
     assert again.balance(m.id) == balance_at_backup
     again.close()
     assert list(data.glob("ledger.sqlite3.before-restore-*"))
+
+
+def test_backups_after_the_clock_stepped_back_keep_the_newest(tmp_path: Path, ledger: Ledger,
+                                                              ledger_path: Path) -> None:
+    """Backups were named and rotated by the clock: after a step back the newest one
+    sorted oldest, rotation deleted it, and backup_now failed (found by the simulation)."""
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    first = backup.backup_now(ledger_path, tmp_path / "b", keep=1, at=t0)
+    ledger.enrol_member(name="After", mobile="09120000009", actor="t")
+    second = backup.backup_now(ledger_path, tmp_path / "b", keep=1, at=t0 - timedelta(hours=5))
+    assert backup.list_backups(tmp_path / "b") == [second.path] and not first.path.exists()
+    with sqlite3.connect(second.path) as con:
+        assert con.execute("SELECT count(*) FROM members").fetchone()[0] == 1

@@ -11,21 +11,10 @@ import pytest
 from sim.core import PG_URL, run_seed
 from sim.defects import KNOWN_DEFECTS
 
-# TEMPORARY, while the fixes land in other branches (sim/defects.py says what each is):
-# drop a name here when its fix is merged, and these seeds check the fix.
-CI_ALLOW = (
-    "negative-balance-refused",
-    "refund-negative-balance",
-    "clock-back-directory-loss",
-    "ruleset-forgotten-on-restart",
-    "restore-sequence-gap",
-    "bank-card-issued",
-    "bank-card-as-gift-card",
-    "huge-amount-overflow",
-    "card-status-diverges",
-    "backup-rotation-clock-back",
-)
-CI_SEEDS = tuple(range(1, 41))  # between them they meet every known defect
+# Every defect the simulation found is fixed (sim/defects.py keeps their names): the
+# seeds run with no allowance, so a fix that regresses fails them.
+CI_ALLOW: tuple[str, ...] = ()
+CI_SEEDS = tuple(range(1, 41))  # between them they met every defect found so far
 CI_STEPS = 200
 
 
@@ -79,15 +68,10 @@ def test_the_auditor_catches_a_balance_edited_behind_the_ledger() -> None:
     assert "replay: python -m sim --seed 3 --steps 90" in report
 
 
-def test_a_known_defect_fails_the_run_unless_allowed() -> None:
-    """Without its allowance a defect the simulation knows stops the run, naming itself."""
-    result = run_seed(3, 90, allow=CI_ALLOW, corrupt_at=60)
-    shutil.rmtree(result.folder, ignore_errors=True)
-    assert result.violation is not None and result.violation.defect is None
-    strict = run_seed(1, 60, allow=())
+def test_a_seed_meets_no_known_defect() -> None:
+    """With no allowance the run stops at the first violation, naming it; with every
+    defect fixed, a seed that met several of them (1) runs clean."""
+    assert KNOWN_DEFECTS == {}
+    strict = run_seed(1, 120, allow=())
     shutil.rmtree(strict.folder, ignore_errors=True)
-    if strict.ok:  # the defects it meets by step 60 have been fixed
-        return
-    assert strict.violation is not None
-    assert strict.violation.defect in KNOWN_DEFECTS, strict.report()
-    assert f"--allow {strict.violation.defect}" in strict.report()
+    assert strict.ok, strict.report()

@@ -34,7 +34,9 @@ _RESHAPER = arabic_reshaper.ArabicReshaper({"delete_harakat": False})
 _RESHAPER_1TO1 = arabic_reshaper.ArabicReshaper({"delete_harakat": False, "support_ligatures": False})
 
 BIDI_MODES = ("reorder", "terminal")
-DATE_EXAMPLE = {"fa": "1370-05-10", "en": "1991-08-01"}
+# Jalali days are written with slashes: a hyphen (a European separator) would split
+# Persian digits after Persian words into runs that read right to left
+DATE_EXAMPLE = {"fa": "1370/05/10", "en": "1991-08-01"}
 
 
 def digits(text: str, locale: str, persian_digits: bool = True) -> str:
@@ -83,7 +85,7 @@ def local_date(at: datetime, locale: str, persian_digits: bool = True) -> str:
 def day(value: date, locale: str, persian_digits: bool = True) -> str:
     """A calendar day (a birth date): Jalali in Persian, Gregorian in English."""
     if locale == "fa":
-        return digits(jdatetime.date.fromgregorian(date=value).strftime("%Y-%m-%d"), locale, persian_digits)
+        return digits(jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d"), locale, persian_digits)
     return value.isoformat()
 
 

@@ -51,7 +51,10 @@ LoginScreen, FormScreen, ConfirmScreen, ReloginScreen { align: center middle; }
                           padding: 0 1; background: $panel; }
 #login-title, #form-title { text-style: bold; }
 Table { height: 1fr; min-height: 4; }
-.rtl Words { text-align: right; }
+.rtl Words, .rtl Menu { text-align: right; }
+.table-box { height: 1fr; min-height: 4; }
+.rtl Table { width: auto; max-width: 100%; }
+.rtl .table-box { align-horizontal: right; }
 .field { height: 1; margin: 0; }
 .field-label { width: 24; color: $text-muted; }
 #lines, #quote { color: $text; }
@@ -64,8 +67,9 @@ class Console(App[None]):
     BINDINGS = [Binding("ctrl+c", "ask_quit", show=False, priority=True),
                 Binding("ctrl+q", "ask_quit", show=False, priority=True)]
 
-    def __init__(self, api: AgentApi, look: Look, username: str = "") -> None:
+    def __init__(self, api: AgentApi, look: Look, username: str = "", blink: bool = True) -> None:
         super().__init__()
+        self.blink = blink  # False for pictures of the screens: nothing changes by the clock
         self.api = api
         self.look = look
         self.username = username
@@ -216,6 +220,6 @@ class Console(App[None]):
 
 
 def build_console(api: AgentApi, locale: str, persian_digits: bool = True, bidi: str = "reorder",
-                  username: str = "") -> Console:
+                  username: str = "", blink: bool = True) -> Console:
     """The console as `loyalty-agent tui` runs it; the tests build theirs here too."""
-    return Console(api, Look(locale, persian_digits, bidi), username)
+    return Console(api, Look(locale, persian_digits, bidi), username, blink)

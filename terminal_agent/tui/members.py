@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, OptionList
 
+from terminal_agent import i18n
 from terminal_agent.tui.base import PASSING_CODES, Base, CardRefused, CardSwiped, Field, FormScreen, ReaderChanged
 from terminal_agent.tui.widgets import BidiInput, Menu, Table, Words
 
@@ -81,7 +82,7 @@ class MemberScreen(Base):
                 with Horizontal(id="search"):
                     yield from (reversed(search) if look.rtl else search)
                 yield Words("", id="member")
-                yield Table(["card_number", "status", "technology"], id="cards")
+                yield Horizontal(Table(["card_number", "status", "technology"], id="cards"), classes="table-box")
                 yield Words("", id="reader")
             if look.rtl:
                 yield menu
@@ -188,7 +189,7 @@ class MemberScreen(Base):
     def action_enrol(self) -> None:
         if not self.allowed(*MANAGERS):
             return
-        example = self.look.digits("1370-05-10" if self.look.rtl else "1991-08-01")
+        example = self.look.digits(i18n.DATE_EXAMPLE[self.look.locale])
         self._form("menu.enrol", [
             Field("name", "name"), Field("mobile", "mobile", "mobile"),
             Field("birth_date", "birth_date", "date", required=False, past=True, label_values={"example": example}),

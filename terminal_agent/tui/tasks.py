@@ -78,7 +78,7 @@ class HistoryScreen(TaskScreen):
     def body(self) -> ComposeResult:
         with Vertical(id="content"):
             yield Words("", id="customer")
-            yield Table(["when", "what", "change", "balance_after", "receipt"], id="history")
+            yield Horizontal(Table(["when", "what", "change", "balance_after", "receipt"], id="history"), classes="table-box")
             yield Words("", id="detail")
 
     def on_mount(self) -> None:
@@ -102,7 +102,7 @@ class HistoryScreen(TaskScreen):
         for item in answer["items"]:
             what = look.t(f"kind.{item['kind']}") if has(f"kind.{item['kind']}") else item["kind"]
             rows.append(([look.when(item["at"]), what, look.signed(item["points"]), look.num(item["balance_after"]),
-                          look.digits(item.get("receipt_ref") or "")], item))
+                          look.ident(item.get("receipt_ref") or "")], item))
         table = self.query_one("#history", Table)
         table.fill(rows)
         if not rows:
@@ -207,7 +207,7 @@ class UsersScreen(TaskScreen):
         with Vertical(id="content"):
             yield from self.buttons(("add", "users.add", "primary"), ("toggle", "users.toggle", "default"),
                                     ("pin", "users.pin", "default"))
-            yield Table(["username", "role", "status", "created"], id="users")
+            yield Horizontal(Table(["username", "role", "status", "created"], id="users"), classes="table-box")
 
     def on_mount(self) -> None:
         self.reload()
@@ -295,7 +295,7 @@ class AuditScreen(TaskScreen):
             yield self.row(BidiInput(placeholder=look.t("filter.since", example=example), id="since", max_length=10),
                            BidiInput(placeholder=look.t("filter.until", example=example), id="until", max_length=10),
                            Button(look.line(look.t("filter.apply")), id="apply", compact=True))
-            yield Table(["when", "actor", "action", "target"], id="audit")
+            yield Horizontal(Table(["when", "actor", "action", "target"], id="audit"), classes="table-box")
             yield Words("", id="detail")
 
     def on_mount(self) -> None:
@@ -331,7 +331,7 @@ class AuditScreen(TaskScreen):
     def got_audit(self, rows: list[dict[str, Any]]) -> None:
         look = self.look
         self.query_one("#audit", Table).fill([
-            ([look.when(r["at"]), r["actor"], audit_action(look, r["action"]), look.digits(r.get("target") or "")], r)
+            ([look.when(r["at"]), r["actor"], audit_action(look, r["action"]), look.ident(r.get("target") or "")], r)
             for r in rows])
         self.query_one("#detail", Words).update("" if rows else look.t("nothing"))
         if rows:

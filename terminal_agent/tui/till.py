@@ -227,7 +227,7 @@ class TillScreen(Base):
         out.append(look.t("quote.to_pay", rial=look.rial(max(total - plan["redeem_rial"] - discount, 0))))
         if plan.get("new_tier") and self.member and plan["new_tier"] != self.member["tier"]:
             out.append(look.t("quote.new_tier", tier=app.tier_name(plan["new_tier"])))
-        self.query_one("#quote", Words).update(" ".join(out))
+        self.query_one("#quote", Words).update("\n".join(out))
         self.show_customer(plan.get("offers", []))
 
     @on(BidiInput.Submitted, "#receipt")
@@ -247,7 +247,7 @@ class TillScreen(Base):
             return
         look = self.look
         total = sum(x["unit_price"] * x["quantity"] for x in lines)
-        question = look.t("sale.confirm", rial=look.rial(total), receipt=look.digits(receipt), n=look.num(redeem))
+        question = look.t("sale.confirm", rial=look.rial(total), receipt=look.ident(receipt), n=look.num(redeem))
         card, key = self.card, self.sale_key
         self.app.push_screen(ConfirmScreen(question), lambda yes: self.call(
             "sale", self.api.sale, key, card, receipt, lines, redeem, look.locale) if yes else None)
@@ -343,7 +343,7 @@ class RefundScreen(TaskScreen):
             yield self.row(BidiInput(placeholder=look.t("receipt_ref"), id="receipt", max_length=64),
                            Button(look.line(look.t("refund.find")), id="find", compact=True), classes="row")
             yield Words("", id="sale")
-            yield Table(["line.no", "line.item", "line.qty", "line.price", "line.left"], id="lines")
+            yield Horizontal(Table(["line.no", "line.item", "line.qty", "line.price", "line.left"], id="lines"), classes="table-box")
             yield from self.buttons(("line", "refund.line", "default"), ("all", "refund.all", "primary"))
             yield Words("", id="result")
 
@@ -386,7 +386,7 @@ class RefundScreen(TaskScreen):
     def _ask(self, what: str, lines: list[dict[str, int]] | None) -> None:
         sale, key = self.sale, self.key
         assert sale is not None
-        question = self.look.t("refund.confirm", what=what, receipt=self.look.digits(sale["receipt_ref"]))
+        question = self.look.t("refund.confirm", what=what, receipt=self.look.ident(sale["receipt_ref"]))
         self.app.push_screen(ConfirmScreen(question), lambda yes: self.call(
             "refund", self.api.refund, key, sale["sale_id"], lines) if yes else None)
 

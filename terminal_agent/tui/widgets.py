@@ -37,17 +37,26 @@ class Look:
 
     @property
     def reorder(self) -> bool:
-        """The console puts Persian in display order itself."""
-        return self.rtl and self.bidi == "reorder"
+        """The console puts Persian in display order itself (also Persian names and
+        words within the English console, in a left-to-right line)."""
+        return self.bidi == "reorder"
 
     def t(self, key: str, **values: Any) -> str:
-        return self.digits(t(key, self.locale, **values))
+        """The catalogue's words, the template's digits in the user's digits; values go
+        in as the caller formatted them (num, rial, ident)."""
+        template = self.digits(t(key, self.locale))
+        return template.format(**values) if values else template
 
     def error(self, code: str, detail: str = "") -> str:
         return self.digits(error_text(code, detail, self.locale))
 
     def digits(self, text: str) -> str:
         return i18n.digits(text, self.locale, self.persian_digits) if self.rtl else text
+
+    def ident(self, text: str) -> str:
+        """A card number in the user's digits; a reference with letters (R-1001, a
+        member id) as it was given."""
+        return self.digits(text) if text.replace("…", "").replace("*", "").isdigit() else text
 
     def num(self, value: int) -> str:
         return i18n.number(value, self.locale, self.persian_digits)
@@ -68,7 +77,7 @@ class Look:
 
     def line(self, text: str) -> str:
         """One line as the terminal should get it."""
-        return i18n.visual(text) if self.reorder else text
+        return i18n.visual(text, rtl=self.rtl) if self.reorder else text
 
     def cell(self, text: str) -> Text:
         """A table cell or menu item: in display order, flush with the reading side."""
@@ -129,10 +138,15 @@ class BidiInput(Input):
         kw.setdefault("compact", True)
         super().__init__(value, **kw)
 
+    def on_mount(self) -> None:
+        self.cursor_blink = getattr(self.app, "blink", True)
+
     @property
     def _ours(self) -> bool:
+        """Drawn here: in the Persian layout (flush right), and wherever Persian letters
+        are typed and the console does the bidi."""
         look = look_of(self)
-        return look.rtl and not self.password
+        return not self.password and (look.rtl or (look.reorder and i18n.has_rtl(self.value)))
 
     def _visual(self) -> tuple[str, list[int], bool]:
         look = look_of(self)
@@ -154,8 +168,8 @@ class BidiInput(Input):
         else:
             line = text + " "
             cell = where[pos] if pos < len(where) else len(text)
-        if len(line) <= width:
-            return line, cell, width - len(line)
+        if len(line) <= width:  # flush with the reading side of the layout
+            return line, cell, width - len(line) if look_of(self).rtl else 0
         start = min(max(cell - width // 2, 0), len(line) - width)
         return line[start:start + width], cell - start, 0
 
@@ -174,7 +188,7 @@ class BidiInput(Input):
             shown = Text(" " * pad, end="") + shown
         else:
             line, cell, pad = self._layout()
-            shown = Text(" " * pad + line, end="")
+            shown = Text(" " * pad + line + " " * max(width - pad - len(line), 0), end="")
             if self.has_focus and self._cursor_visible:
                 shown.stylize(self.get_component_rich_style("input--cursor"), pad + cell, pad + cell + 1)
         strip = Strip(self.app.console.render(shown, self.app.console_options.update_width(width)))

@@ -31,7 +31,9 @@ def text(app: Any, selector: str) -> str:
 
 
 def rows(app: Any, selector: str) -> list[Any]:
-    return list(app.screen.query_one(selector, Table).row_data)
+    """What the rows of a table on the screen on top stand for ([] while it has none)."""
+    found = app.screen.query(selector)
+    return list(found.first(Table).row_data) if found else []
 
 
 async def fill(pilot: Any, **values: str) -> None:

@@ -143,11 +143,11 @@ def test_a_manager_in_persian_sees_persian_and_jalali_dates(agent_url: str, runt
             await pilot.press("f2")
             await fill(pilot, name="لیلا کریمی", mobile="۰۹۱۲۱۱۱۲۲۳۳", birth_date="1370-12-31")
             assert "چنین تاریخ شمسی وجود ندارد" in text(app, "#form-error")
-            assert "۱۳۷۰-۰۵-۱۰" in text(app, "#form-error")  # an example in the calendar asked for
+            assert "۱۳۷۰/۰۵/۱۰" in text(app, "#form-error")  # an example in the calendar asked for
             await fill(pilot, name="لیلا کریمی", mobile="۰۹۱۲۱۱۱۲۲۳۳", birth_date="۱۳۷۰-۰۵-۱۰")
             await until(pilot, lambda: "عضو ثبت شد" in text(app, "#message"))
             member = text(app, "#member")
-            assert "تولد ۱۳۷۰-۰۵-۱۰" in member and "برنزی" in member and "۱۰۰ امتیاز" in member
+            assert "تولد ۱۳۷۰/۰۵/۱۰" in member and "برنزی" in member and "۱۰۰ امتیاز" in member
             await until(pilot, lambda: "۵۰٬۰۰۰٬۰۰۰ ریال دیگر تا سطح نقره‌ای" in text(app, "#member"))
             await pilot.press("f3")
             await fill(pilot, card_number="4111111111111111")  # a bank card, in the user's language

@@ -37,7 +37,7 @@ TASKS: list[tuple[str, str, str, tuple[str, ...]]] = [
 def member_lines(screen: Base, member: dict[str, Any], progress: dict[str, Any] | None) -> str:
     look = screen.look
     app: Any = screen.app
-    first = f"{member['name']} · {look.digits(member['mobile'])}"
+    first = f"{look.name(member['name'])} · {look.digits(member['mobile'])}"
     if member.get("birth_date"):
         first += " · " + look.t("born", date=look.day(member["birth_date"]))
     lines = [first, f"{look.t('tier')}: {app.tier_name(member['tier'])} · {look.t('balance')}: "

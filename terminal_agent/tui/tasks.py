@@ -89,7 +89,7 @@ class HistoryScreen(TaskScreen):
     def show_member(self, progress: dict[str, Any] | None) -> None:
         look, m = self.look, self.member
         app: Any = self.app
-        text = (f"{m['name']} · {look.t('tier')}: {app.tier_name(m['tier'])} · {look.t('balance')}: "
+        text = (f"{look.name(m['name'])} · {look.t('tier')}: {app.tier_name(m['tier'])} · {look.t('balance')}: "
                 f"{look.t('points_n', n=look.num(m['balance']))}")
         if progress:
             text += "\n" + progress_text(self, progress)
@@ -278,6 +278,16 @@ class UsersScreen(TaskScreen):
         self.say(self.look.t("users.pin_set", user=answer["username"]))
 
 
+def detail_value(look: Look, value: Any) -> str:
+    if isinstance(value, bool):
+        return look.t("yes" if value else "no")
+    if isinstance(value, int):
+        return look.num(value)
+    if isinstance(value, str):
+        return look.name(look.t(f"role.{value}") if has(f"role.{value}") else look.ident(value))
+    return look.digits(json.dumps(value, ensure_ascii=False))
+
+
 def audit_action(look: Look, action: str) -> str:
     return look.t(f"audit.{action}") if has(f"audit.{action}") else action
 
@@ -341,9 +351,10 @@ class AuditScreen(TaskScreen):
         table = self.query_one("#audit", Table)
         if 0 <= index < len(table.row_data):
             detail = table.row_data[index].get("detail") or {}
-            self.query_one("#detail", Words).update(self.look.digits(
-                " · ".join(f"{k}: {json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
-                           for k, v in detail.items())))
+            look = self.look
+            self.query_one("#detail", Words).update(" · ".join(
+                f"{look.t(f'detail.{k}') if has(f'detail.{k}') else k}: {detail_value(look, v)}"
+                for k, v in detail.items()))
 
     @on(DataTable.RowHighlighted, "#audit")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:

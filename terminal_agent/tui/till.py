@@ -140,7 +140,7 @@ class TillScreen(Base):
             return
         look, m = self.look, self.member
         app: Any = self.app
-        text = (f"{m['name']} · {look.t('tier')}: {app.tier_name(m['tier'])} · {look.t('balance')}: "
+        text = (f"{look.name(m['name'])} · {look.t('tier')}: {app.tier_name(m['tier'])} · {look.t('balance')}: "
                 f"{look.t('points_n', n=look.num(m['balance']))}")
         for offer in offers:
             text += "\n" + look.t("offer", text=look.digits(offer["text_fa" if look.locale == "fa" else "text_en"]))
@@ -364,7 +364,7 @@ class RefundScreen(TaskScreen):
             self.key = new_key()
         self.sale = sale
         self.query_one("#sale", Words).update(look.t("refund.sale", rial=look.rial(sale["amount"]),
-                                                     when=look.when(sale["created_at"]), name=sale["member_name"],
+                                                     when=look.when(sale["created_at"]), name=look.name(sale["member_name"]),
                                                      card=look.digits(sale.get("card") or "")))
         self.query_one("#lines", Table).fill([
             ([look.num(x["line_no"]), x["name"], look.num(x["quantity"]), look.num(x["unit_price"]),

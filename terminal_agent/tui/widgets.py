@@ -53,9 +53,17 @@ class Look:
     def digits(self, text: str) -> str:
         return i18n.digits(text, self.locale, self.persian_digits) if self.rtl else text
 
+    def name(self, text: str) -> str:
+        """A name or free text set among words and numbers: closed with a mark of the
+        line's direction, so a Persian name in an English line does not pull the
+        number after it to its side (bidi rule W2), nor a Latin one in Persian."""
+        return f"{text}{chr(0x200F) if self.rtl else chr(0x200E)}"
+
     def ident(self, text: str) -> str:
         """A card number in the user's digits; a reference with letters (R-1001, a
         member id) as it was given."""
+        if len(text) == 36 and text.count("-") == 4:  # a member's id: its start tells it apart
+            return text[:8] + "…"
         return self.digits(text) if text.replace("…", "").replace("*", "").isdigit() else text
 
     def num(self, value: int) -> str:

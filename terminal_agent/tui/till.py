@@ -35,6 +35,34 @@ TILL_TASKS: list[tuple[str, str, str]] = [
 ZERO_BASKET = [{"sku": "-", "name": "-", "category": "general", "quantity": 1, "unit_price": 0}]
 
 
+def sale_lines(look: Any, app: Any, answer: dict[str, Any]) -> str:
+    """What a posted sale did, in the user's words (the slip is the agent's)."""
+    out = [look.t("r.receipt", ref=look.ident(answer["receipt_ref"])), look.t("r.amount", rial=look.rial(answer["amount"])),
+           look.t("r.earned", n=look.num(answer["earned_points"]))]
+    if answer["redeemed_points"]:
+        out.append(look.t("r.redeemed", n=look.num(answer["redeemed_points"]), rial=look.rial(answer["redeemed_rial"])))
+    if answer.get("discount_rial"):
+        out.append(look.t("r.discount", rial=look.rial(answer["discount_rial"])))
+    out.append(look.t("r.balance", n=look.num(answer["balance"]), tier=app.tier_name(answer["tier"])))
+    if answer.get("debt_points"):
+        out.append(look.t("r.debt", n=look.num(answer["debt_points"])))
+    key = "explanation_fa" if look.locale == "fa" else "explanation_en"
+    out += [f"• {look.digits(a[key])}" for a in answer.get("awards", []) if a.get("points")]
+    return "\n".join(out)
+
+
+def refund_lines(look: Any, answer: dict[str, Any]) -> str:
+    out = [look.t("r.refund", rial=look.rial(answer["amount"])),
+           look.t("r.reversed", n=look.num(answer["reversed_points"]), back=look.num(answer["returned_points"]))]
+    if answer.get("deducted_rial"):
+        out.append(look.t("r.deducted", n=look.num(answer["settled_points"]), rial=look.rial(answer["deducted_rial"]),
+                          cash=look.rial(answer["cash_refund_rial"])))
+    out.append(look.t("balance") + ": " + look.t("points_n", n=look.num(answer["balance"])))
+    if answer.get("debt_points"):
+        out.append(look.t("r.debt", n=look.num(answer["debt_points"])))
+    return "\n".join(out)
+
+
 def receipt_ref_now() -> str:
     return datetime.now().strftime("C%y%m%d-%H%M%S")
 
@@ -254,7 +282,7 @@ class TillScreen(Base):
 
     def got_sale(self, answer: dict[str, Any]) -> None:
         self.last_sale = answer
-        self.query_one("#sale", Words).update("\n".join(self.look.digits(x) for x in answer.get("receipt", [])))
+        self.query_one("#sale", Words).update(sale_lines(self.look, self.app, answer))
         self.say(self.look.t("sale.replayed" if answer.get("replayed") else "sale.done"))
         if self.member is not None:
             self.member = {**self.member, "balance": answer["balance"], "tier": answer["tier"]}
@@ -422,6 +450,6 @@ class RefundScreen(TaskScreen):
 
     def got_refund(self, answer: dict[str, Any]) -> None:
         self.key = new_key()
-        self.query_one("#result", Words).update("\n".join(self.look.digits(x) for x in answer.get("receipt", [])))
+        self.query_one("#result", Words).update(refund_lines(self.look, answer))
         self.say(self.look.t("sale.replayed" if answer.get("replayed") else "refund.done"))
         self.find()

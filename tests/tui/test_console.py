@@ -434,3 +434,40 @@ def test_the_console_says_when_the_agent_is_not_running() -> None:
 
 
 _ = Any
+
+
+def test_the_till_prints_the_slip_of_its_sale_when_a_printer_is_set(agent_url: str, runtime: Runtime,
+                                                                     tmp_path: Any) -> None:
+    from terminal_agent.slip import SlipPrinter, default_font
+
+    font = default_font()
+    if font is None:
+        import pytest
+
+        pytest.skip("no font with Persian letters (Debian: fonts-dejavu-core)")
+    device = tmp_path / "lp0"
+    device.touch()
+    runtime.attach_printer(SlipPrinter(device, 384, str(font), cut=True))
+    _member_with_card(runtime)
+    async def scenario() -> None:
+        app = build_console(AgentApi(agent_url, TOKEN), "fa")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await login(pilot, "reza", "1111")
+            await until(pilot, lambda: isinstance(app.screen, TillScreen))
+            await pilot.press("f6")  # nothing sold yet
+            await until(pilot, lambda: "ابتدا یک فروش ثبت کنید" in text(app, "#message"))
+            await typed(pilot, "#lookup", CARD)
+            await until(pilot, lambda: app.screen.card == CARD)
+            await typed(pilot, "#amount", "500000")
+            await until(pilot, lambda: app.screen.quoted is not None)
+            await typed(pilot, "#receipt", "R-77")
+            await confirm(pilot)
+            await until(pilot, lambda: "فروش ثبت شد" in text(app, "#message"))
+            assert "رسید: R-77" in text(app, "#sale") and "سطح: برنزی" in text(app, "#sale")
+            await pilot.press("f6")
+            await until(pilot, lambda: "رسید امتیاز چاپ شد" in text(app, "#message"))
+
+    asyncio.run(scenario())
+    assert device.stat().st_size > 0
+    with runtime.ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sales").scalar_one() == 1

@@ -27,7 +27,7 @@ HEALTH_EVERY_S = 5.0  # how often the console checks that the agent answers
 MANAGERS = ("manager", "admin")
 
 CSS = """
-Screen { background: $surface; }
+Base { background: $surface; }
 #main { height: 1fr; }
 #content { width: 1fr; height: 1fr; padding: 0 1; }
 Menu { width: 26; height: 1fr; border: none; background: $panel; }

@@ -154,7 +154,8 @@ class Base(Screen[None]):
 
     def buttons(self, *items: tuple[str, str, str]) -> ComposeResult:
         """A row of buttons (id, catalogue key, variant) that reads from the right in Persian."""
-        row = [Button(self.look.line(self.look.t(key)), id=name, variant=variant, compact=True)  # type: ignore[arg-type]
+        look = self.look
+        row = [Button(look.line(look.t(key)), id=name, variant=variant, compact=True)  # type: ignore[arg-type]
                for name, key, variant in items]
         with Horizontal(classes="buttons"):
             yield from (reversed(row) if self.look.rtl else row)
@@ -200,7 +201,7 @@ def field_problem(look: Look, f: Field, raw: str) -> tuple[str | None, Any]:
         return None, i18n.latin_digits(text).replace(" ", "").replace("-", "")
     if f.kind == "role":
         role = text.lower()
-        fa_roles = {"صندوقدار": "cashier", "مدیر": "manager"}
+        fa_roles = {"صندوقدار": "cashier", "مدیر": "manager", "مدیر سامانه": "admin"}
         role = fa_roles.get(text, role)
         if role not in ("cashier", "manager", "admin"):
             return look.t("bad_role"), None

@@ -78,7 +78,8 @@ class HistoryScreen(TaskScreen):
     def body(self) -> ComposeResult:
         with Vertical(id="content"):
             yield Words("", id="customer")
-            yield Horizontal(Table(["when", "what", "change", "balance_after", "receipt"], id="history"), classes="table-box")
+            yield Horizontal(Table(["when", "what", "change", "balance_after", "receipt"], id="history"),
+                             classes="table-box")
             yield Words("", id="detail")
 
     def on_mount(self) -> None:

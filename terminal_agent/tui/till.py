@@ -37,8 +37,8 @@ ZERO_BASKET = [{"sku": "-", "name": "-", "category": "general", "quantity": 1, "
 
 def sale_lines(look: Any, app: Any, answer: dict[str, Any]) -> str:
     """What a posted sale did, in the user's words (the slip is the agent's)."""
-    out = [look.t("r.receipt", ref=look.ident(answer["receipt_ref"])), look.t("r.amount", rial=look.rial(answer["amount"])),
-           look.t("r.earned", n=look.num(answer["earned_points"]))]
+    out = [look.t("r.receipt", ref=look.ident(answer["receipt_ref"])),
+           look.t("r.amount", rial=look.rial(answer["amount"])), look.t("r.earned", n=look.num(answer["earned_points"]))]
     if answer["redeemed_points"]:
         out.append(look.t("r.redeemed", n=look.num(answer["redeemed_points"]), rial=look.rial(answer["redeemed_rial"])))
     if answer.get("discount_rial"):
@@ -371,7 +371,8 @@ class RefundScreen(TaskScreen):
             yield self.row(BidiInput(placeholder=look.t("receipt_ref"), id="receipt", max_length=64),
                            Button(look.line(look.t("refund.find")), id="find", compact=True), classes="row")
             yield Words("", id="sale")
-            yield Horizontal(Table(["line.no", "line.item", "line.qty", "line.price", "line.left"], id="lines"), classes="table-box")
+            yield Horizontal(Table(["line.no", "line.item", "line.qty", "line.price", "line.left"], id="lines"),
+                             classes="table-box")
             yield from self.buttons(("line", "refund.line", "default"), ("all", "refund.all", "primary"))
             yield Words("", id="result")
 

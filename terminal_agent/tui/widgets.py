@@ -154,9 +154,11 @@ class BidiInput(Input):
         """Drawn here: in the Persian layout (flush right), and wherever Persian letters
         are typed and the console does the bidi."""
         look = look_of(self)
-        return not self.password and (look.rtl or (look.reorder and i18n.has_rtl(self.value)))
+        return look.rtl or (look.reorder and not self.password and i18n.has_rtl(self.value))
 
     def _visual(self) -> tuple[str, list[int], bool]:
+        if self.password:  # dots: no direction of their own, flush right in Persian
+            return "•" * len(self.value), list(range(len(self.value))), False
         look = look_of(self)
         rtl_text = i18n.has_rtl(self.value)
         if not look.reorder or not rtl_text:
@@ -211,7 +213,7 @@ class BidiInput(Input):
         return Offset(x + pad + cell, y)
 
     def _rtl_value(self) -> bool:
-        return self._ours and look_of(self).reorder and i18n.has_rtl(self.value)
+        return self._ours and look_of(self).reorder and not self.password and i18n.has_rtl(self.value)
 
     def action_cursor_left(self, select: bool = False) -> None:
         if self._rtl_value():

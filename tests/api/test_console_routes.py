@@ -114,3 +114,17 @@ def test_an_admin_adds_disables_and_resets_users_while_the_agent_runs(
                                                     ("user.login_disabled", "sara")}
     assert not any("1234" in detail or "4321" in detail for _, _, detail in done)
     _ = MANAGER_PIN
+
+
+def test_history_keeps_the_words_a_sale_had_under_an_older_table(
+        client: TestClient, runtime: Runtime, manager_headers: dict[str, str]) -> None:
+    """A sale's explanation is the one it had at the till, in both languages, also
+    after the loyalty table changed (it is kept with the sale, never worked out again)."""
+    from tests.rules.tables import table
+
+    member_id = _enrol(client, manager_headers)
+    sale = client.post("/v1/sales", json=_sale("old")).json()
+    said = {(a["explanation_en"], a["explanation_fa"]) for a in sale["awards"] if a["points"]}
+    runtime.ledger.ruleset = table(earn={"rial_per_point": 1_000, "minimum_purchase": 1})  # ten times the points
+    items = client.get(f"/v1/members/{member_id}/history", headers=manager_headers).json()["items"]
+    assert {(i["explanation_en"], i["explanation_fa"]) for i in items if i["kind"] == "earn"} == said

@@ -27,6 +27,10 @@ def test_every_word_is_in_both_languages_with_the_same_placeholders() -> None:
 def test_every_ledger_refusal_has_words_in_both_languages() -> None:
     codes = {cls.code for cls in vars(le).values() if isinstance(cls, type) and issubclass(cls, le.LedgerError)}
     codes -= {"ledger_error", "integrity_failure", "backup_error"}  # never an answer to the console
+    codes |= {"bad_session", "bad_token", "forbidden", "missing_token", "no_pin_key", "no_printer", "offline_redeem_cap",
+              "session_required", "too_many_attempts", "too_many_sessions", "printer_busy", "printer_timeout",
+              "printer_unavailable", "body_too_large", "internal_error", "no_such_endpoint", "unknown_user",
+              "duplicate_user", "unreachable"}  # the API's own and the console's
     assert {c for c in codes if f"err.{c}" not in TEXTS} == set()
     assert error_text("something_new", "detail", "fa") == "سامانه نپذیرفت (something_new)."
     assert error_text("card_blocked", "card …0202 was blocked", "en").endswith("(card …0202 was blocked)")

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button
 
+from terminal_agent import i18n
 from terminal_agent.tui.api import ApiError
 from terminal_agent.tui.base import Base
 from terminal_agent.tui.widgets import BidiInput, Words, look_of, say_error
@@ -48,7 +49,7 @@ class LoginScreen(Base):
     @on(BidiInput.Submitted, "#pin")
     def login(self) -> None:
         username = self.query_one("#username", BidiInput).value.strip()
-        pin = self.query_one("#pin", BidiInput).value
+        pin = i18n.latin_digits(self.query_one("#pin", BidiInput).value)  # a Persian keyboard types ۱۲۳
         self.query_one("#login-error", Words).update(self.look.t("working"))
         self.call("login", self.api.login, username, pin)
 
@@ -79,7 +80,7 @@ class ReloginScreen(ModalScreen[bool]):
 
     @on(BidiInput.Submitted, "#pin")
     def again(self) -> None:
-        self.relog(self.query_one("#pin", BidiInput).value)
+        self.relog(i18n.latin_digits(self.query_one("#pin", BidiInput).value))
 
     def relog(self, pin: str) -> None:
         api = self.app.api  # type: ignore[attr-defined]

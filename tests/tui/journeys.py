@@ -76,3 +76,13 @@ async def login(pilot: Any, username: str, pin: str) -> None:
     await typed(pilot, "#username", username)
     assert screen.query_one("#pin", BidiInput).has_focus
     await typed(pilot, "#pin", pin)
+
+
+async def settled(pilot: Any) -> None:
+    """Until every table on every screen has measured its rows (a DataTable sizes its
+    columns when the app is next idle; a picture taken before shows them cut)."""
+    def measured() -> bool:
+        return all(not (t._new_rows or t._updated_cells or t._require_update_dimensions)
+                   for screen in pilot.app.screen_stack for t in screen.query(Table))
+    await until(pilot, measured)
+    await pilot.pause(0.1)

@@ -135,10 +135,9 @@ def test_a_manager_in_persian_sees_persian_and_jalali_dates(agent_url: str, runt
     async def scenario() -> None:
         app = build_console(AgentApi(agent_url, TOKEN), "fa", persian_digits=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            await login(pilot, "mina", "۶۵۴۳۲۱")  # typed with Persian digits
-            await until(pilot, lambda: isinstance(app.screen, LoginScreen) and text(app, "#login-error"))
-            assert text(app, "#login-error").startswith("نام کاربری یا رمز نادرست")  # the PIN goes as typed
-            await login(pilot, "mina", "654321")
+            await login(pilot, "mina", "۶۵۴۳۲۰")  # a wrong PIN: refused in Persian
+            await until(pilot, lambda: text(app, "#login-error").startswith("نام کاربری یا رمز نادرست"))
+            await login(pilot, "mina", "۶۵۴۳۲۱")  # typed on a Persian keyboard: the same digits
             await until(pilot, lambda: isinstance(app.screen, MemberScreen))
             await pilot.press("f2")
             await fill(pilot, name="لیلا کریمی", mobile="۰۹۱۲۱۱۱۲۲۳۳", birth_date="1370-12-31")
@@ -362,6 +361,10 @@ def test_roles_are_mirrored_and_ctrl_c_asks_in_the_users_language(agent_url: str
             # a cashier who reaches a manager's task anyway is refused by the agent, in Persian
             app.screen.call("find", app.api.history, "x")
             await until(pilot, lambda: "نقش شما اجازه این کار را ندارد" in text(app, "#message"))
+            await app.screen.run_action("logout")  # from the menu: back to the login, the session closed
+            await until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.api.session is None)
+            await login(pilot, "reza", "1111")
+            await until(pilot, lambda: isinstance(app.screen, TillScreen))
             await pilot.press("ctrl+c")
             await confirm(pilot)
         assert app.return_code == 0

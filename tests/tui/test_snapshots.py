@@ -28,7 +28,7 @@ from terminal_agent.tui.members import MemberScreen
 from terminal_agent.tui.tasks import AuditScreen, GiftScreen, HistoryScreen, StatusScreen, UsersScreen
 from terminal_agent.tui.till import RefundScreen, TillScreen
 from tests.api.conftest import TOKEN
-from tests.tui.journeys import login, rows, text, typed, until
+from tests.tui.journeys import login, rows, settled, text, typed, until
 
 CARD = "6395000000000101"
 GIFT = "7000111122223333"
@@ -193,6 +193,7 @@ def test_screen(screen: str, locale: str, size: tuple[int, int], agent_url: str,
                 snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     made = itertools.count(1)
     monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(made)))  # ids on screen (audit) stay put
+    monkeypatch.setattr("terminal_agent.tui.till.receipt_ref_now", lambda: "C260301-123000")  # not the clock
     seed(runtime)
     app = build_console(AgentApi(agent_url, TOKEN), locale, blink=False)
     app.runtime_for_test = runtime  # type: ignore[attr-defined]  (the relogin picture forgets its sessions)
@@ -200,5 +201,6 @@ def test_screen(screen: str, locale: str, size: tuple[int, int], agent_url: str,
     async def run_before(pilot: Any) -> None:
         await SCREENS[screen](pilot)
         await pilot.pause(0.2)
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -294,6 +294,8 @@ users = Table(
     Column("failed_attempts", Integer, nullable=False, server_default="0"),
     Column("locked_until", UTCTime, nullable=True),
     Column("created_at", UTCTime, nullable=False),
+    # set by an admin: the user can no longer log in (kept for the audit log's names)
+    Column("disabled_at", UTCTime, nullable=True),
     _enum_check("role", ROLES, "role"),
 )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import insert, or_, update
+from sqlalchemy import func, insert, or_, select, update
 
 from ledger.db import translate_db_errors
 from ledger.errors import LedgerError, ValidationFailed
@@ -123,13 +123,13 @@ def _read_user(ledger: "Ledger", username: str) -> dict[str, Any] | None:
     with translate_db_errors("reading a user"), ledger.engine.connect() as conn:
         dbapi = conn.connection.driver_connection
         row = dbapi.execute(  # type: ignore[union-attr]
-            "SELECT username, role, pin_hash, failed_attempts, locked_until FROM users WHERE username = ?",
-            (username,)).fetchone()
+            "SELECT username, role, pin_hash, failed_attempts, locked_until, disabled_at FROM users "
+            "WHERE username = ?", (username,)).fetchone()
     if row is None:
         return None
     locked = users.c.locked_until.type.process_result_value(row[4], None)  # type: ignore[attr-defined]
     return {"username": row[0], "role": row[1], "pin_hash": row[2], "failed_attempts": row[3],
-            "locked_until": locked}
+            "locked_until": locked, "disabled": row[5] is not None}
 
 
 def add_user(ledger: "Ledger", *, username: str, role: str, pin: str, actor: str,  # noqa: F821
@@ -161,6 +161,53 @@ def set_pin(ledger: "Ledger", *, username: str, pin: str, actor: str, pin_key: b
         audit(conn, at=at, actor=actor, action="user.set_pin", target=username)
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as an admin sees them: never the PIN's hash."""
+
+    username: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+    locked_until: datetime | None
+    failed_attempts: int
+
+
+def list_users(ledger: "Ledger") -> list[UserInfo]:  # noqa: F821
+    """Every till user, by name."""
+    with ledger.read() as conn:
+        rows = conn.execute(select(users.c.username, users.c.role, users.c.created_at, users.c.disabled_at,
+                                   users.c.locked_until, users.c.failed_attempts)
+                            .order_by(users.c.username)).all()
+    return [UserInfo(r.username, r.role, r.created_at, r.disabled_at, r.locked_until, int(r.failed_attempts))
+            for r in rows]
+
+
+def set_disabled(ledger: "Ledger", *, username: str, disabled: bool, actor: str) -> UserInfo:  # noqa: F821
+    """Disable a user (they can no longer log in) or enable them again. An admin cannot
+    disable themselves, nor the last admin who can still log in."""
+    username = require_text("username", username, maximum=64)
+    at = ledger.clock()
+    with ledger.write("disabling a user" if disabled else "enabling a user") as conn:
+        row = conn.execute(select(users).where(users.c.username == username)).one_or_none()
+        if row is None:
+            raise UnknownUser(f"no user {username!r}")
+        if disabled and username == actor:
+            raise ValidationFailed("you cannot disable yourself; ask another admin")
+        if disabled and row.role == "admin" and row.disabled_at is None:
+            admins = conn.execute(select(func.count()).select_from(users).where(
+                users.c.role == "admin", users.c.disabled_at.is_(None))).scalar_one()
+            if admins <= 1:
+                raise ValidationFailed(f"{username} is the last admin who can log in; add another admin first")
+        if (row.disabled_at is not None) != disabled:
+            conn.execute(update(users).where(users.c.username == username)
+                         .values(disabled_at=at if disabled else None, failed_attempts=0, locked_until=None))
+            audit(conn, at=at, actor=actor, action="user.disable" if disabled else "user.enable", target=username)
+        row = conn.execute(select(users).where(users.c.username == username)).one()
+    return UserInfo(row.username, row.role, row.created_at, row.disabled_at, row.locked_until,
+                    int(row.failed_attempts))
+
+
 def authenticate(ledger: "Ledger", *, username: str, pin: str, pin_key: bytes) -> User:  # noqa: F821
     """The user if the PIN is right; else AuthError with AUTH_FAILED_MESSAGE, whatever the reason.
 
@@ -180,7 +227,11 @@ def authenticate(ledger: "Ledger", *, username: str, pin: str, pin_key: bytes) -
     right, store_again = verify_pin(row["pin_hash"], pin, pin_key)
     not_locked = or_(users.c.locked_until.is_(None), users.c.locked_until <= at)
     failure = False
-    if row["locked_until"] is not None and row["locked_until"] > at:
+    if row["disabled"]:
+        with ledger.write("recording a login of a disabled user") as conn:
+            audit(conn, at=at, actor=username, action="user.login_disabled", target=username)
+        failure = True
+    elif row["locked_until"] is not None and row["locked_until"] > at:
         with ledger.write("recording a login of a locked user") as conn:
             audit(conn, at=at, actor=username, action="user.login_locked", target=username,
                   locked_until=row["locked_until"])

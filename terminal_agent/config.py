@@ -132,6 +132,13 @@ class PrinterSection(_Section):
         return self
 
 
+class ConsoleSection(_Section):
+    bidi: Literal["reorder", "terminal"] = "reorder"
+    """Persian on the console (`loyalty-agent tui`): "reorder" joins the letters and puts them right to left
+    for terminals without bidi support (tmux, the Linux console, Windows Terminal); "terminal" leaves that to
+    a terminal that does its own bidi (mlterm, Konsole with bidi on), so nothing is reversed twice."""
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -149,6 +156,7 @@ class AgentConfig(_Section):
     api: ApiSection = ApiSection()
     sync: SyncSection = SyncSection()
     printer: PrinterSection = PrinterSection()
+    console: ConsoleSection = ConsoleSection()
     cards: CardsConfig = CardsConfig()
     readers: list[ReaderConfig] = []
 

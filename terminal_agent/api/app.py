@@ -9,19 +9,21 @@ import asyncio
 import concurrent.futures
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ledger import audit, history
 from ledger.sales import post_sale, quote, refund, sale_result
 from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
-from ledger.users import AuthError, User, authenticate
+from ledger.users import AuthError, User, UserInfo, add_user, authenticate, list_users, set_disabled, set_pin
 from sync.client import offline
 from terminal_agent import __version__, receipt
 from terminal_agent.api import models as m
-from terminal_agent.api.auth import Auth, manager, require_token, session_user
+from terminal_agent.api.auth import Auth, audit_refusal, manager, require_token, session_user
 from terminal_agent.api.guard import Guard
 from terminal_agent.api.limits import ClientFailureLimiter, TooManyAttempts
 from terminal_agent.api.problems import ApiProblem, install
@@ -280,7 +282,23 @@ def create_app(runtime: Runtime) -> FastAPI:
             number=number, amount=body.amount, receipt_ref=body.receipt_ref,
             actor=user.username if user else "pos")}
 
+    @app.get(f"{API_PREFIX}/tiers", tags=["members"], dependencies=token)
+    def tiers_(request: Request) -> dict[str, Any]:
+        """The loyalty table's tiers, lowest first, with their names in both languages."""
+        ruleset = _rt(request).ledger.ruleset
+        return {"basis": ruleset.tier_policy.basis, "window_days": ruleset.tier_policy.window_days,
+                "tiers": [{"id": t.id, "name_en": t.name_en, "name_fa": t.name_fa, "threshold": t.threshold}
+                          for t in ruleset.tiers]}
+
+    @app.get(f"{API_PREFIX}/sales/by-receipt/{{receipt_ref}}", tags=["sales"], dependencies=token)
+    def sale_by_receipt(request: Request,
+                        receipt_ref: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
+        """The sales with this receipt reference (newest first, at most 10), each with its
+        lines and what is left to refund of each: how a till finds the sale to refund."""
+        return {"sales": history.sales_by_receipt(_rt(request).ledger, receipt_ref)}
+
     _manager_routes(app)
+    _admin_routes(app)
     return app
 
 
@@ -323,7 +341,100 @@ def _manager_routes(app: FastAPI) -> None:
         balance = auth.ledger.gift_issue(number=body.number, amount=body.amount, actor=auth.user.username)
         return {"number": body.number, "balance": balance}
 
+    @app.get(f"{API_PREFIX}/members/{{member_id}}/history", tags=["manager"])
+    def member_history(member_id: Annotated[str, Path(min_length=1, max_length=36)], auth: Manager,
+                       limit: Annotated[int, Query(ge=1, le=history.HISTORY_ITEMS_MAX)] = 100) -> dict[str, Any]:
+        """The member's entries and point-less sales, newest first, each with the balance
+        after it and, for a sale's points, the explanations it had at the till; and where
+        the member stands in the tier window."""
+        items = history.member_history(auth.ledger, member_id, limit)
+        progress = history.tier_progress(auth.ledger, member_id)
+        return {"member_id": member_id, "items": [i.to_json() for i in items], "progress": progress.__dict__}
+
+    @app.get(f"{API_PREFIX}/audit", tags=["manager"])
+    def audit_log_(auth: Manager, actor: Annotated[str | None, Query(max_length=64)] = None,
+                   action: Annotated[str | None, Query(max_length=64)] = None,
+                   since: Annotated[datetime | None, Query(description="ISO time, inclusive")] = None,
+                   until: Annotated[datetime | None, Query(description="ISO time, exclusive")] = None,
+                   before_id: Annotated[int | None, Query(ge=1)] = None,
+                   limit: Annotated[int, Query(ge=1, le=audit.AUDIT_ROWS_MAX)] = 100) -> dict[str, Any]:
+        """The audit log, newest first: by actor, by action (or its family: `card`), by time."""
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise ApiProblem(422, "invalid_input", f"{name}: give the time with its offset, e.g. +03:30")
+        rows = audit.audit_rows(auth.ledger, actor=actor or None, action=action or None, since=since, until=until,
+                                before_id=before_id, limit=limit)
+        return {"rows": [r.to_json() for r in rows]}
+
     @app.post(f"{API_PREFIX}/gift-cards/{{number}}/load", tags=["manager"])
     def gift_load(number: str, body: m.GiftAmountIn, auth: Manager) -> dict[str, Any]:
         return {"number": number,
                 "balance": auth.ledger.gift_load(number=number, amount=body.amount, actor=auth.user.username)}
+
+
+async def admin(request: Request, auth: Manager) -> Auth:
+    """An admin's session: users are an admin's business, not a manager's."""
+    if auth.user.role != "admin":
+        await asyncio.to_thread(audit_refusal, auth.ledger, request.method, request.url.path, auth.user.username,
+                                "api.forbidden", f"role {auth.user.role} is not an admin")
+        raise ApiProblem(403, "forbidden", f"user {auth.user.username} is a {auth.user.role}; this needs an admin")
+    return auth
+
+
+Admin = Annotated[Auth, Depends(admin)]
+Username = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _user_json(user: UserInfo) -> dict[str, Any]:
+    return {"username": user.username, "role": user.role, "created_at": user.created_at.isoformat(),
+            "disabled": user.disabled_at is not None,
+            "disabled_at": user.disabled_at.isoformat() if user.disabled_at else None,
+            "locked_until": user.locked_until.isoformat() if user.locked_until else None}
+
+
+def _close_sessions_of(rt: Runtime, username: str) -> int:
+    """End a disabled user's open sessions at once (they would otherwise last until idle).
+    SessionStore has no call for it; its lock and map are used as it uses them."""
+    store = rt.sessions
+    with store._lock:
+        keys = [k for k, s in store._sessions.items() if s.user.username == username]
+        for key in keys:
+            del store._sessions[key]
+    return len(keys)
+
+
+def _admin_routes(app: FastAPI) -> None:
+    def pin_key_of(request: Request) -> bytes:
+        key = _rt(request).pin_key
+        if key is None:
+            raise ApiProblem(503, "no_pin_key", "this agent was started without its PIN key")
+        return key
+
+    @app.get(f"{API_PREFIX}/users", tags=["admin"])
+    def users_(auth: Admin) -> dict[str, Any]:
+        """Every till user (never a PIN or its hash)."""
+        return {"users": [_user_json(u) for u in list_users(auth.ledger)]}
+
+    @app.post(f"{API_PREFIX}/users", tags=["admin"], status_code=201)
+    def user_add(request: Request, body: m.UserIn, auth: Admin) -> dict[str, Any]:
+        """Add a till user with a PIN (4 to 12 digits; managers and admins 6 or more). Audited."""
+        add_user(auth.ledger, username=body.username, role=body.role, pin=body.pin, actor=auth.user.username,
+                 pin_key=pin_key_of(request))
+        return next(_user_json(u) for u in list_users(auth.ledger) if u.username == body.username)
+
+    @app.put(f"{API_PREFIX}/users/{{username}}/pin", tags=["admin"])
+    def user_pin(request: Request, username: Username, body: m.PinIn, auth: Admin) -> dict[str, Any]:
+        """Set a user's new PIN and unlock them. Audited (never the PIN)."""
+        set_pin(auth.ledger, username=username, pin=body.pin, actor=auth.user.username, pin_key=pin_key_of(request))
+        return {"username": username, "pin_changed": True}
+
+    @app.post(f"{API_PREFIX}/users/{{username}}/disable", tags=["admin"])
+    def user_disable(request: Request, username: Username, auth: Admin) -> dict[str, Any]:
+        """The user can no longer log in; their open sessions end now. Audited."""
+        user = set_disabled(auth.ledger, username=username, disabled=True, actor=auth.user.username)
+        return {**_user_json(user), "sessions_closed": _close_sessions_of(_rt(request), username)}
+
+    @app.post(f"{API_PREFIX}/users/{{username}}/enable", tags=["admin"])
+    def user_enable(username: Username, auth: Admin) -> dict[str, Any]:
+        """A disabled user may log in again. Audited."""
+        return _user_json(set_disabled(auth.ledger, username=username, disabled=False, actor=auth.user.username))

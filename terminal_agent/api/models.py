@@ -96,3 +96,13 @@ class GiftAmountIn(Body):
 class GiftSpendIn(Body):
     amount: int = Field(ge=1, le=10**12, description="Rial to take from the card")
     receipt_ref: str = Field(min_length=1, max_length=64, description="the till's receipt the card pays for")
+
+
+class UserIn(Body):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[^\s/]+$")
+    role: Literal["cashier", "manager", "admin"]
+    pin: str = Field(min_length=4, max_length=12, description="4 to 12 digits; managers and admins 6 or more")
+
+
+class PinIn(Body):
+    pin: str = Field(min_length=4, max_length=12)

@@ -345,6 +345,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "err.insufficient_points": {"en": "The member does not have that many points.", "fa": "عضو این تعداد امتیاز ندارد."},
     "err.insufficient_gift_balance": {"en": "The gift card does not hold that much.", "fa": "موجودی کارت هدیه کافی نیست."},
     "err.refund_exceeds_sale": {"en": "That is more than is left of the sale.", "fa": "بیش از باقی‌مانده فروش است."},
+    "err.other_store_member": {"en": "This member belongs to another store: replace or block their card here; "
+                                     "issue a new one at their store.",
+                               "fa": "این عضو مربوط به فروشگاه دیگری است: کارتش را اینجا جایگزین یا مسدود کنید؛ "
+                                     "کارت جدید را فروشگاه خودش صادر می‌کند."},
+    "err.unknown_offline": {"en": "This card is not known at this store and the hub cannot be reached: enrol the "
+                                  "member here, or try again later.",
+                            "fa": "این کارت در این فروشگاه شناخته نیست و سرور مرکزی در دسترس نیست: عضو را اینجا "
+                                  "ثبت‌نام کنید یا بعداً دوباره امتحان کنید."},
     "err.offline_redeem_cap": {"en": "The hub has not been reached lately: fewer points may be paid per sale.",
                                "fa": "مدتی است به سرور مرکزی وصل نشده‌ایم: امتیاز کمتری در هر فروش قابل پرداخت است."},
     "err.no_printer": {"en": "No receipt printer is set up.", "fa": "چاپگر رسید تنظیم نشده."},

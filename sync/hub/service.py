@@ -47,6 +47,7 @@ from sync.hub.entitlement import (
 )
 from sync.protocol import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, MEMBER_FIELDS
 from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
+from sync.hub.messages.events import record_events
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     HUB_TERMINAL,
@@ -346,6 +347,7 @@ class Hub:
         self.engine = engine
         self.clock = clock
         self.metrics = Metrics()
+        self.message_events = True  # [messages] enabled: the sync writes the rows messages are made from
 
     # -- terminals ----------------------------------------------------------------
 
@@ -529,6 +531,8 @@ class Hub:
             held, used = split_adjustments(fresh_entries, limit,
                                            int(term.adjust_used) if term.adjust_day == today else 0)
             hub_chain = lock_hub_chain(conn) if held else None  # before the ingest lock (ordering.py)
+            if self.message_events:  # receipts, tier changes...: made into messages after the commit
+                record_events(conn, received_at, entries=fresh_entries)
             hold_ingest_order(conn)  # until commit: ingest ids become visible in order
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
@@ -637,6 +641,8 @@ class Hub:
                 audited("gift_card.issue", row["number"], status=row["status"])
         if changes:
             conn.execute(insert(audit), changes)
+            if self.message_events:  # a welcome (or a verification code) after the commit
+                record_events(conn, at, member_ids=[c["target"] for c in changes if c["action"] == "member.enrol"])
 
     def sync_body(self, terminal: str, body: bytes) -> dict[str, Any]:
         """Hub.sync on a request body as received. orjson reads an integer beyond 64

@@ -56,13 +56,16 @@ def messages_worker(ctx: click.Context, until_idle: bool) -> None:
         raise MessagesError(f"{config.source}: messages.enabled is false; nothing to send")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with Worker(engine, config) as worker:
-        click.echo(f"messages worker: gateway {config.messages.gateway}, polling every {config.worker.poll_s} s",
-                   err=True)
-        worker.run(stop, until_idle=until_idle)
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(worker.counts.items())) or "nothing"
+    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with Worker(engine, config) as worker:
+            click.echo(f"messages worker: gateway {config.messages.gateway}, polling every {config.worker.poll_s} s",
+                       err=True)
+            worker.run(stop, until_idle=until_idle)
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(worker.counts.items())) or "nothing"
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     click.echo(f"messages worker stopped: {counts}", err=True)
 
 

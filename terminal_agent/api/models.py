@@ -96,3 +96,13 @@ class GiftAmountIn(Body):
 class GiftSpendIn(Body):
     amount: int = Field(ge=1, le=10**12, description="Rial to take from the card")
     receipt_ref: str = Field(min_length=1, max_length=64, description="the till's receipt the card pays for")
+
+
+class VerificationIn(Body):
+    mobile: str = Field(min_length=1, max_length=32, description="the member's mobile, as typed")
+    member_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+
+class VerificationCheckIn(Body):
+    mobile: str = Field(min_length=1, max_length=32)
+    code: str = Field(min_length=4, max_length=12, description="the code the member read back")

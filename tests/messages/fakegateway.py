@@ -92,6 +92,8 @@ class Fake:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 64 * 1024  # the answer in one write (flushed after each request), and no Nagle
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass

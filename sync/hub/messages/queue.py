@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from ledger.timefmt import format_utc
 from sync.hub.config import HubConfig
@@ -100,25 +100,39 @@ def set_state(conn: Connection, message_id: int, now: datetime, status: str, rea
                          lease_until=None, **final, **values))
 
 
-def start_sending(conn: Connection, message_id: int, attempt: int, gateway: str, now: datetime,
-                  lease: timedelta) -> None:
-    conn.execute(update(messages).where(messages.c.id == message_id).values(
-        status="sending", attempts=attempt, gateway=gateway, lease_until=format_utc(now + lease),
-        sent_at=format_utc(now)))
+def start_sending(conn: Connection, claimed: list[tuple[int, int, str]], now: datetime, lease: timedelta) -> None:
+    """(message id, attempt, gateway) of each message about to go: `sending`, with a
+    lease; one statement for the batch."""
+    if not claimed:
+        return
+    conn.execute(update(messages).where(messages.c.id == bindparam("m_id")).values(
+        status="sending", attempts=bindparam("m_attempt"), gateway=bindparam("m_gateway"),
+        lease_until=format_utc(now + lease), sent_at=format_utc(now)),
+        [{"m_id": i, "m_attempt": a, "m_gateway": g} for i, a, g in claimed])
 
 
-def record_sent(conn: Connection, message_id: int, attempt: int, gateway: str, provider_id: str | None,
-                now: datetime) -> bool:
-    done = conn.execute(fenced(message_id, attempt).values(
-        status="sent", provider_id=provider_id, lease_until=None, reason=None, sent_at=format_utc(now)))
-    if done.rowcount and provider_id:  # a delivery report may have come first
-        early = conn.execute(select(message_reports.c.id, message_reports.c.status, message_reports.c.detail).where(
-            message_reports.c.gateway == gateway, message_reports.c.provider_id == provider_id,
-            message_reports.c.applied.is_(False)).order_by(message_reports.c.id.desc()).limit(1)).first()
-        if early is not None:
-            apply_report(conn, gateway, provider_id, early.status, early.detail, now)
-            conn.execute(update(message_reports).where(message_reports.c.id == early.id).values(applied=True))
-    return bool(done.rowcount)
+def record_sent(conn: Connection, sent: list[tuple[int, int, str, str | None]], now: datetime) -> int:
+    """(message id, attempt, gateway, provider id) of messages the gateway took: `sent`
+    (each only if still its attempt's); a delivery report that came first is applied.
+    How many were recorded."""
+    if not sent:
+        return 0
+    done = conn.execute(update(messages).where(
+        messages.c.id == bindparam("m_id"), messages.c.attempts == bindparam("m_attempt"),
+        messages.c.status == "sending").values(status="sent", provider_id=bindparam("m_provider"), lease_until=None,
+                                               reason=None, sent_at=format_utc(now)),
+        [{"m_id": i, "m_attempt": a, "m_provider": p} for i, a, _, p in sent])
+    ids = {(g, p) for _, _, g, p in sent if p}
+    if ids:
+        early = conn.execute(select(message_reports.c.id, message_reports.c.gateway, message_reports.c.provider_id,
+                                    message_reports.c.status, message_reports.c.detail).where(
+            message_reports.c.applied.is_(False),
+            message_reports.c.provider_id.in_({p for _, p in ids})).order_by(message_reports.c.id)).all()
+        for r in early:
+            if (r.gateway, r.provider_id) in ids and apply_report(conn, r.gateway, r.provider_id, r.status,
+                                                                   r.detail, now):
+                conn.execute(update(message_reports).where(message_reports.c.id == r.id).values(applied=True))
+    return int(done.rowcount)
 
 
 def record_retry(conn: Connection, message_id: int, attempt: int, due: datetime, reason: str) -> bool:

@@ -16,6 +16,7 @@ reaches a member as a literal `{balnce}`). The file format (TOML):
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import tomllib
@@ -160,7 +161,9 @@ class Templates:
         return sorted(n for n, t in self.by_name.items() if t.kind == kind)
 
 
+@functools.cache
 def built_in() -> Templates:
+    """(Checked once; never mutated: a file's templates go into a new Templates.)"""
     return Templates({kind: check_template(kind, kind, texts, "<built-in>") for kind, texts in BUILT_IN.items()})
 
 

@@ -173,9 +173,10 @@ class Worker:
                 else:
                     assert isinstance(decision, Send)
                     extra[r.mobile] += 1
-                    attempt = int(r.attempts) + 1
-                    queue.start_sending(conn, r.id, attempt, gateway, now, timedelta(seconds=w.lease_s))
-                    to_send.append((Sms(r.id, r.mobile, r.body, r.kind, codes.get(r.id)), attempt, gateway))
+                    to_send.append((Sms(r.id, r.mobile, r.body, r.kind, codes.get(r.id)), int(r.attempts) + 1,
+                                    gateway))
+            queue.start_sending(conn, [(sms.id, attempt, gateway) for sms, attempt, gateway in to_send], now,
+                                timedelta(seconds=w.lease_s))
         return to_send
 
     def _codes(self, rows: list[Any]) -> dict[int, str]:
@@ -211,10 +212,12 @@ class Worker:
         w = self.cfg.worker
         now = self.clock()
         with self.engine.begin() as conn:
+            sent = [(o.message_id, o.attempt, o.gateway, o.provider_id) for o in outcomes if o.error is None]
+            kept = queue.record_sent(conn, sent, now)
+            self.counts["sent"] += kept
+            self.counts["stale"] += len(sent) - kept  # another worker had taken them over (past the lease)
             for o in outcomes:
                 if o.error is None:
-                    kept = queue.record_sent(conn, o.message_id, o.attempt, o.gateway, o.provider_id, now)
-                    self.counts["sent" if kept else "stale"] += 1
                     continue
                 err = o.error
                 if not err.retry:

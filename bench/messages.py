@@ -212,7 +212,8 @@ def main() -> None:
     args = parser.parse_args()
     admin = create_engine(PG)
     t = throughput(admin, args.messages)
-    print(f"{t['messages']} messages: queued {t['queued_per_s']:,}/s; sent by 2 workers {t['sent_per_s_2_workers']:,}/s "
+    print(f"{t['messages']} messages: queued {t['queued_per_s']:,}/s; "
+          f"sent by 2 workers {t['sent_per_s_2_workers']:,}/s "
           f"({t['sent_twice']} twice); floors: plain INSERT+UPDATE {t['floor_plain_insert_update_per_s']:,}/s, "
           f"gateway alone {t['floor_gateway_posts_per_s']:,}/s")
     lat = [latency(admin, args.sales, 2.0, 0.5), latency(admin, args.sales, 0.0, 0.05)]

@@ -61,8 +61,9 @@ def _post(creds: Credentials, path: str, payload: dict[str, Any], timeout_s: flo
             if r.status_code >= 500:
                 return None
             problem = _problem(r)
-            if r.status_code == 401 and problem.get("code") == "stale" and isinstance(problem.get("hub_time"), (int, float)):
-                offset = float(problem["hub_time"]) - time.time()
+            hub_now = problem.get("hub_time")
+            if r.status_code == 401 and problem.get("code") == "stale" and isinstance(hub_now, (int, float)):
+                offset = float(hub_now) - time.time()
                 continue
             return r
     return r

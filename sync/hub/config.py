@@ -382,7 +382,8 @@ class HubConfig(_Section):
 
     def quiet(self, store: str | None) -> tuple[time, time]:
         s = self.store(store)
-        return _clock_time(s.quiet_start or self.messages.quiet_start), _clock_time(s.quiet_end or self.messages.quiet_end)
+        m = self.messages
+        return _clock_time(s.quiet_start or m.quiet_start), _clock_time(s.quiet_end or m.quiet_end)
 
     def trigger(self, store: str | None, name: str) -> Any:
         """A trigger's setting for a store: its own, else the chain's."""

@@ -102,7 +102,8 @@ def test_the_cli_says_it_in_one_line_with_exit_2_and_never_echoes_a_secret(tmp_p
 def test_gateway_secrets_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LOYALTY_TEST_KAVE_KEY", "from-the-environment")
     path = tmp_path / "hub.toml"
-    path.write_text('[messages]\ngateway = "k"\n[gateways.k]\nkind = "kavenegar"\napi_key_env = "LOYALTY_TEST_KAVE_KEY"\n')
+    path.write_text('[messages]\ngateway = "k"\n[gateways.k]\nkind = "kavenegar"\n'
+                    'api_key_env = "LOYALTY_TEST_KAVE_KEY"\n')
     cfg = load_hub_config(path)
     assert cfg.gateways["k"].secret("api_key") == "from-the-environment"
     assert "from-the-environment" not in repr(cfg)

@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -200,3 +199,18 @@ def test_the_agents_route_answers_offline_when_the_hub_does_not(ledger: Ledger, 
     with client:
         r = client.post("/v1/members/verification", json={"mobile": MOBILE}, headers=manager)
     assert r.status_code == 200 and r.json()["status"] == "offline" and r.json()["verified"] is False
+
+
+def test_webhooks_refuse_what_is_not_a_report(hub: Hub, make_config: Callable[..., HubConfig]) -> None:
+    cfg = make_config()
+    with TestClient(create_hub_app(hub, cfg)) as http:
+        token = "t" * 24
+        deep = b"[" * 30_000 + b"]" * 30_000  # under the 64 KB bound, deeper than json reads
+        r = http.post(f"/v1/messages/out/inbound?token={token}", content=deep,
+                      headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_json"
+        assert http.post(f"/v1/messages/out/inbound?token={token}", json={"x": 1}).status_code == 422
+        big = http.post(f"/v1/messages/out/reports?token={token}", content=b"a=" + b"x" * 70_000)
+        assert big.status_code == 413
+        assert http.post(f"/v1/messages/out/reports?token={token}", data={"id": "1", "status": "delivered"}) \
+            .json() == {"ok": True, "applied": 0}

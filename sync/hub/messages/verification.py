@@ -89,6 +89,9 @@ class Verifications:
         member_id = data.get("member_id")
         if member_id is not None and (type(member_id) is not str or len(member_id) > 36):
             raise HubRefused("member_id must be text of at most 36 characters", 400, "invalid_input")
+        if not self.cfg.messages.enabled:
+            raise HubRefused("the hub sends no messages ([messages] enabled = false); no code can be sent", 409,
+                             "messages_off")
         now = self.clock()
         v = self.cfg.verification
         with self.engine.begin() as conn:

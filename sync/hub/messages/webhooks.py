@@ -36,7 +36,7 @@ async def _fields(request: Request, body: bytes) -> dict[str, Any]:
     if body.lstrip()[:1] in (b"{", b"["):
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
             raise HubRefused("the body is not JSON", 400, "invalid_json") from None
         if isinstance(parsed, list):  # a batch of reports: the first object's fields (providers send one)
             parsed = parsed[0] if parsed and isinstance(parsed[0], dict) else {}

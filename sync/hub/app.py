@@ -1,4 +1,5 @@
-"""The hub's HTTP API: enrolment, signed sync, health and Prometheus metrics."""
+"""The hub's HTTP API: enrolment, signed sync, health and Prometheus metrics; messages' webhooks and
+verification codes (sync/hub/messages/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ledger.rules.errors import RulesError
 from sync.errors import HubRefused
+from sync.hub.config import HubConfig
 from sync.hub.service import Hub, dump_answer, parse_body
 
 log = logging.getLogger("sync.hub")
@@ -77,7 +79,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_hub_app(hub: Hub) -> FastAPI:
+def create_hub_app(hub: Hub, config: HubConfig | None = None) -> FastAPI:
+    """config: the hub's (messages, gateways' webhook tokens); None: the embedded defaults."""
+    from sync.hub.messages.messaging import Messaging
+    from sync.hub.messages.webhooks import add_message_routes
+
+    config = config or HubConfig()
+    hub.message_events = config.messages.enabled
     app = FastAPI(title="Loyalty hub", openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None)
 
     @app.exception_handler(HubRefused)
@@ -164,4 +172,5 @@ def create_hub_app(hub: Hub) -> FastAPI:
             lines.append(f'loyalty_hub_terminal_lag_seconds{{terminal="{terminal}"}} {lag:.3f}')
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
+    add_message_routes(app, hub, Messaging(hub.engine, config, hub.clock))
     return app

@@ -30,9 +30,19 @@ class HubGroup(click.Group):
 @click.group(cls=HubGroup)
 @click.option("--db", "db_url", envvar="LOYALTY_HUB_DB", default=DEFAULT_DB, show_default=True,
               help="Database URL: sqlite:///file or postgresql+psycopg://user@host/db ($LOYALTY_HUB_DB).")
+@click.option("--config", "config_path", envvar="LOYALTY_HUB_CONFIG", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The hub's config file (messages, gateways...; see hub.example.toml) ($LOYALTY_HUB_CONFIG).")
 @click.pass_context
-def cli(ctx: click.Context, db_url: str) -> None:
+def cli(ctx: click.Context, db_url: str, config_path: Path | None) -> None:
     """The central hub: terminals sync their ledgers here and learn what other branches did."""
+    from sync.hub.config import load_hub_config
+
+    config = load_hub_config(config_path)  # validated once, here: a bad key is one line and exit 2
+    if config.hub.db and ctx.get_parameter_source("db_url") == click.core.ParameterSource.DEFAULT:
+        db_url = config.hub.db
+    ctx.meta["hub_config"] = config
+    ctx.meta["hub_config_path"] = config_path
     ctx.obj = db_url
 
 
@@ -68,6 +78,9 @@ def serve(db_url: str, host: str, port: int, workers: int, tls_cert: str | None,
     _hub(db_url)  # migrate once, before any worker starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ["LOYALTY_HUB_DB"] = db_url
+    config_path = click.get_current_context().meta.get("hub_config_path")
+    if config_path is not None:  # the workers load the same file
+        os.environ["LOYALTY_HUB_CONFIG"] = str(Path(config_path).resolve())
     uvicorn.run("sync.hub.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False,
                 ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
@@ -318,6 +331,12 @@ def verify(db_url: str) -> None:
         engine.dispose()
     click.echo(f"ok: {report.entries} entries in {report.terminals} chain(s), {report.balances} balance(s), "
                f"{report.card_numbers} card number(s)")
+
+
+from sync.hub.messages.cli import campaign, messages  # noqa: E402  (they add themselves to `cli`)
+
+cli.add_command(messages)
+cli.add_command(campaign)
 
 
 def main(argv: list[str] | None = None) -> None:

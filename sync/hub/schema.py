@@ -317,3 +317,137 @@ member_tiers = Table(
     Column("tier", String(32), nullable=False),
     Column("changed_at", TIME, nullable=False),
 )
+
+# -- messages to members (sync/hub/messages) ----------------------------------------
+
+ID = BigInteger().with_variant(Integer, "sqlite")
+
+# What the sync saw that may call for a message: one small row per relevant entry or
+# new member, written in the sync's own transaction; a worker turns them into
+# messages after it commits, and deletes them.
+message_events = Table(
+    "message_events", metadata,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("source", String(8), nullable=False),  # entry | member
+    Column("ref", String(36), nullable=False),  # the entry's or the member's id
+    Column("at", TIME, nullable=False),  # the hub's clock when the sync stored it
+)
+
+# Every message, once per trigger and member (`key`), queued here and sent by workers
+# that claim it with a lease. status: queued -> sending -> sent -> delivered |
+# undelivered, or failed / suppressed / cancelled, with the reason.
+messages = Table(
+    "messages", metadata,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("key", String(120), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("member_id", String(36), nullable=True, index=True),
+    Column("mobile", String(11), nullable=False, index=True),
+    Column("store", String(64), nullable=True),
+    Column("locale", String(2), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("campaign_id", BigInteger, nullable=True, index=True),
+    Column("occurred_at", TIME, nullable=False),  # what it is about happened then: its max age counts from here
+    Column("created_at", TIME, nullable=False),
+    Column("due_at", TIME, nullable=False),  # not before
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", TIME, nullable=True),  # a `sending` message is its worker's until then
+    Column("gateway", String(32), nullable=True),
+    Column("provider_id", String(64), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("sent_at", TIME, nullable=True),
+    Column("done_at", TIME, nullable=True),  # delivered, failed, suppressed or cancelled then
+)
+Index("ix_messages_status_due", messages.c.status, messages.c.due_at)
+Index("ix_messages_provider", messages.c.gateway, messages.c.provider_id)
+
+# Choices of a mobile number's owner, per kind of message or "all": out (by reply,
+# or at the command line) or in (receipts in opt-in mode).
+message_prefs = Table(
+    "message_prefs", metadata,
+    Column("mobile", String(11), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("choice", String(4), nullable=False),  # in | out
+    Column("source", String(16), nullable=False),  # reply | cli
+    Column("at", TIME, nullable=False),
+)
+
+# Delivery reports and inbound messages as received (reports that came before their
+# message was recorded sent are applied when it is).
+message_reports = Table(
+    "message_reports", metadata,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("gateway", String(32), nullable=False),
+    Column("provider_id", String(64), nullable=True),
+    Column("mobile", String(11), nullable=True),
+    Column("status", String(16), nullable=False),  # delivered | undelivered | inbound
+    Column("detail", String(200), nullable=True),
+    Column("at", TIME, nullable=False),
+    Column("applied", Boolean, nullable=False),
+)
+Index("ix_message_reports_provider", message_reports.c.gateway, message_reports.c.provider_id)
+
+# Codes that confirm a member's mobile: stored hashed, with an expiry and a count of tries.
+verifications = Table(
+    "verifications", metadata,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("mobile", String(11), nullable=False, index=True),
+    Column("member_id", String(36), nullable=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("salt", String(32), nullable=False),
+    Column("created_at", TIME, nullable=False),
+    Column("expires_at", TIME, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("verified_at", TIME, nullable=True),
+    Column("terminal", String(64), nullable=True),  # the till that asked; null: the hub on the member's arrival
+)
+
+verified_mobiles = Table(
+    "verified_mobiles", metadata,
+    Column("mobile", String(11), primary_key=True),
+    Column("verified_at", TIME, nullable=False),
+    Column("verification_id", BigInteger, nullable=False),
+)
+
+campaigns = Table(
+    "campaigns", metadata,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("template", String(64), nullable=False),
+    Column("segment", String(32), nullable=True),
+    Column("tier", String(32), nullable=True),
+    Column("store", String(64), nullable=True),
+    Column("created_at", TIME, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("due_at", TIME, nullable=False),
+    Column("status", String(16), nullable=False),  # scheduled | cancelled
+    Column("control_percent", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("recipients", Integer, nullable=False),
+    Column("control", Integer, nullable=False),
+)
+
+# Who a campaign was for: messaged, or held out as its control group.
+campaign_members = Table(
+    "campaign_members", metadata,
+    Column("campaign_id", BigInteger, primary_key=True),
+    Column("member_id", String(36), primary_key=True),
+    Column("control", Boolean, nullable=False),
+)
+
+# A gift card's holder to tell of loads and spends (gift cards name nobody in the ledger).
+gift_card_contacts = Table(
+    "gift_card_contacts", metadata,
+    Column("number", String(32), primary_key=True),
+    Column("mobile", String(11), nullable=False),
+    Column("at", TIME, nullable=False),
+)
+
+# Daily jobs (birthdays, expiry warnings): the local day each last ran, so one worker runs each once a day.
+message_jobs = Table(
+    "message_jobs", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_day", String(10), nullable=False),
+)

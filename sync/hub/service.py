@@ -53,6 +53,7 @@ from sync.protocol import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, LINE_FIELDS, M
 from sync.hub.scope import add_scope, member_states, record_effects
 from sync.hub.scope import downstream as scoped_downstream
 from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
+from sync.hub.messages.events import record_events
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     HUB_TERMINAL,
@@ -352,6 +353,7 @@ class Hub:
         self.clock = clock
         self.auth_clock = auth_clock  # epoch seconds that request timestamps are checked against
         self.metrics = Metrics()
+        self.message_events = True  # [messages] enabled: the sync writes the rows messages are made from
 
     # -- terminals ----------------------------------------------------------------
 
@@ -539,6 +541,8 @@ class Hub:
             held, used = split_adjustments(fresh_entries, limit,
                                            int(term.adjust_used) if term.adjust_day == today else 0)
             hub_chain = lock_hub_chain(conn) if held else None  # before the ingest lock (ordering.py)
+            if self.message_events:  # receipts, tier changes...: made into messages after the commit
+                record_events(conn, received_at, entries=fresh_entries)
             hold_ingest_order(conn)  # until commit: ingest ids become visible in order
             _insert_entries(conn, fresh)
             conn.execute(update(terminals).where(terminals.c.id == terminal)
@@ -651,6 +655,8 @@ class Hub:
                 audited("gift_card.issue", row["number"], status=row["status"])
         if changes:
             conn.execute(insert(audit), changes)
+            if self.message_events:  # a welcome (or a verification code) after the commit
+                record_events(conn, at, member_ids=[c["target"] for c in changes if c["action"] == "member.enrol"])
         return seen
 
     def _take_sales(self, conn: Connection, term: Any, rows: list[Any], now: datetime) -> None:

@@ -371,6 +371,44 @@ def _manager_routes(app: FastAPI) -> None:
         return {"number": number,
                 "balance": auth.ledger.gift_load(number=number, amount=body.amount, actor=auth.user.username)}
 
+    @app.post(f"{API_PREFIX}/members/verification", tags=["manager"])
+    def verification_start(request: Request, body: m.VerificationIn, auth: Manager) -> dict[str, Any]:
+        """Ask the hub to text a code to a member's mobile (at enrolment). `status`: sent, verified (confirmed
+        before) or offline (the hub did not answer: the member stays unverified, and the hub sends a code itself
+        once this terminal has synced the member)."""
+        from sync import verification
+
+        creds, verify = _hub_link(request)
+        return _verified(verification.start(creds, body.mobile, body.member_id, verify=verify))
+
+    @app.post(f"{API_PREFIX}/members/verification/check", tags=["manager"])
+    def verification_check(request: Request, body: m.VerificationCheckIn, auth: Manager) -> dict[str, Any]:
+        """Check the code the member read back: `verified`, or a problem (wrong_code with attempts_left,
+        code_expired, too_many_attempts, no_code); `status: offline` if the hub did not answer."""
+        from sync import verification
+
+        creds, verify = _hub_link(request)
+        return _verified(verification.check(creds, body.mobile, body.code, verify=verify))
+
+
+def _hub_link(request: Request) -> tuple[Any, Any]:
+    """This terminal's hub credentials and TLS check; 409 if it is not enrolled."""
+    from sync.client import load_credentials, tls_verify
+
+    cfg = _rt(request).config
+    creds = load_credentials(cfg.data_dir)
+    if creds is None or not cfg.sync.hub_url:
+        raise ApiProblem(409, "not_enrolled", "this terminal is not enrolled with a hub (loyalty-agent enroll, and "
+                                              "[sync] hub_url); verification codes come from the hub")
+    return creds, tls_verify(cfg.resolve(cfg.sync.ca_bundle) if cfg.sync.ca_bundle else None)
+
+
+def _verified(answer: Any) -> dict[str, Any]:
+    if answer.status == "refused":  # the hub's refusal; its own auth troubles are not the POS's (502)
+        status = answer.http_status if answer.http_status not in (401, 403) else 502
+        raise ApiProblem(status, answer.problem or "hub_refused", answer.detail)
+    return answer.to_json()  # type: ignore[no-any-return]
+
 
 async def admin(request: Request, auth: Manager) -> Auth:
     """An admin's session: users are an admin's business, not a manager's."""

@@ -106,3 +106,13 @@ class UserIn(Body):
 
 class PinIn(Body):
     pin: str = Field(min_length=4, max_length=12)
+
+
+class VerificationIn(Body):
+    mobile: str = Field(min_length=1, max_length=32, description="the member's mobile, as typed")
+    member_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+
+class VerificationCheckIn(Body):
+    mobile: str = Field(min_length=1, max_length=32)
+    code: str = Field(min_length=4, max_length=12, description="the code the member read back")

@@ -305,5 +305,11 @@ class Simulation:
 
 
 def run_seed(seed: int, steps: int, **options: Any) -> SimResult:
-    logging.disable(logging.CRITICAL)  # the code under test logs its warnings; the event log says what happened
-    return Simulation(seed, steps, **options).run()
+    # The code under test logs its warnings; the event log says what happened. The
+    # process's logging is put back afterwards: a test run goes on after a seed.
+    before = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        return Simulation(seed, steps, **options).run()
+    finally:
+        logging.disable(before)

@@ -68,6 +68,14 @@ class SessionStore:
     def _least_recent(self, keys: list[str]) -> str:
         return min(keys, key=lambda k: self._sessions[k].last_used_s)
 
+    def close_user(self, username: str) -> int:
+        """End every open session of one user (disabled, or its PIN changed); how many ended."""
+        with self._lock:
+            keys = [k for k, s in self._sessions.items() if s.user.username == username]
+            for key in keys:
+                del self._sessions[key]
+        return len(keys)
+
     def get(self, token: str) -> User | None:
         now = self._clock()
         with self._lock:

@@ -210,7 +210,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         locale = body.locale or rt.config.agent.locale
         # a JSONResponse skips FastAPI's generic encoder: a third of a sale's time otherwise
         return JSONResponse({**result.to_json(), "replayed": result.replayed,  # type: ignore[return-value]
-                             "receipt": receipt.sale_lines(result, locale, rt.config.agent.persian_digits)})
+                             "receipt": receipt.sale_lines(result, locale, rt.config.agent.persian_digits,
+                                                                     rt.ledger.ruleset.tiers)})
 
     @app.post(f"{API_PREFIX}/sales/{{sale_id}}/slip", tags=["sales"], dependencies=token)
     async def print_slip(request: Request, sale_id: Annotated[str, Path(min_length=1, max_length=36)],
@@ -223,7 +224,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         locale = (body.locale if body else None) or rt.config.agent.locale
         try:
             sent = await rt.printer.print_lines(
-                receipt.sale_lines(result, locale, rt.config.agent.persian_digits), locale)
+                receipt.sale_lines(result, locale, rt.config.agent.persian_digits, rt.ledger.ruleset.tiers), locale)
         except PrinterError as exc:
             raise ApiProblem(exc.status, exc.code, str(exc)) from None
         return {"sale_id": sale_id, "printed": True, "bytes": sent}
@@ -431,14 +432,8 @@ def _user_json(user: UserInfo) -> dict[str, Any]:
 
 
 def _close_sessions_of(rt: Runtime, username: str) -> int:
-    """End a disabled user's open sessions at once (they would otherwise last until idle).
-    SessionStore has no call for it; its lock and map are used as it uses them."""
-    store = rt.sessions
-    with store._lock:
-        keys = [k for k, s in store._sessions.items() if s.user.username == username]
-        for key in keys:
-            del store._sessions[key]
-    return len(keys)
+    """End a disabled user's open sessions at once (they would otherwise last until idle)."""
+    return rt.sessions.close_user(username)
 
 
 def _admin_routes(app: FastAPI) -> None:

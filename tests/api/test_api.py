@@ -101,6 +101,8 @@ def test_sale_flow_with_receipt_and_idempotency(client: TestClient, manager_head
     assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_conflict"
     fa = client.post("/v1/sales", json=_sale("k2", locale="fa")).json()
     assert any("امتیاز" in x for x in fa["receipt"])
+    # the receipt names the tier as the loyalty table does, not by its id
+    assert "Tier: Bronze" in body["receipt"] and "سطح: برنزی" in fa["receipt"], (body["receipt"], fa["receipt"])
     lookup = client.get("/v1/members/lookup", params={"q": "0912 111 2233"}).json()
     assert lookup["balance"] == fa["balance"]
 

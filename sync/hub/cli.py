@@ -111,10 +111,11 @@ def terminals_add(db_url: str, store: str) -> None:
 
 @terminals.command("revoke")
 @click.argument("terminal_id")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who revokes it (audited).")
 @click.pass_obj
-def terminals_revoke(db_url: str, terminal_id: str) -> None:
+def terminals_revoke(db_url: str, terminal_id: str, by: str) -> None:
     """Refuse every further request from TERMINAL_ID."""
-    _hub(db_url).revoke(terminal_id)
+    _hub(db_url).revoke(terminal_id, by)
     click.echo(f"terminal {terminal_id} revoked")
 
 

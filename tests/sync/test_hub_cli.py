@@ -13,11 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from ledger.sales import post_sale
 from ledger.service import Ledger
 from sync.client import SyncClient, enroll
 from sync.errors import HubRefused
+from sync.hub import schema as hub_schema
 from tests.conftest import sale
 from tests.e2e.agent_proc import free_port
 from tests.sync.test_processes import HubProc
@@ -96,8 +98,16 @@ def test_two_terminals_through_a_real_hub_process_and_its_cli(hub_url: str, tmp_
         a.sync_once()
         assert a.status()["ruleset_hash"] == a.ledger.ruleset.hash and a.ledger.ruleset.earn.rial_per_point == 5000
 
-        revoked = _hub_cli(hub_url, "terminals", "revoke", "TB")
+        revoked = _hub_cli(hub_url, "terminals", "revoke", "TB", "--by", "it-maryam")
         assert revoked.returncode == 0, revoked.stderr
+        engine = sqlalchemy.create_engine(hub_url)
+        try:
+            with engine.connect() as conn:  # who revoked it is audited, named with --by
+                who = conn.execute(sqlalchemy.select(hub_schema.audit.c.actor).where(
+                    hub_schema.audit.c.action == "terminal.revoke", hub_schema.audit.c.target == "TB")).scalars().all()
+        finally:
+            engine.dispose()
+        assert who == ["it-maryam"]
         with pytest.raises(HubRefused) as refused_sync:
             b.sync_once()
         assert refused_sync.value.status == 403 and refused_sync.value.problem == "revoked"

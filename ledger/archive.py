@@ -29,6 +29,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ledger.chain import GENESIS_HASH, entry_hash
@@ -241,9 +242,11 @@ def _terminals(raw: Raw) -> list[str]:
 
 
 def archive(ledger: "Ledger", *, now: datetime | None = None, retention_days: int = RETENTION_DAYS_DEFAULT,
-            batch: int = ARCHIVE_BATCH_ROWS, dry_run: bool = False, actor: str = "system") -> ArchiveReport:
+            batch: int = ARCHIVE_BATCH_ROWS, dry_run: bool = False, actor: str = "system",
+            stop: Callable[[], bool] = lambda: False) -> ArchiveReport:
     """Archive what the hub holds and the retention no longer needs; with `dry_run`,
-    only count it. Each batch is one transaction, audited in it."""
+    only count it. Each batch is one transaction, audited in it; `stop` is asked
+    between batches (the daemon's shutdown), and what is left waits for the next run."""
     require_int("batch", batch, minimum=1, maximum=ARCHIVE_BATCH_MAX)
     actor = require_text("actor", actor, maximum=64)
     now = now or ledger.clock()
@@ -264,7 +267,7 @@ def archive(ledger: "Ledger", *, now: datetime | None = None, retention_days: in
     with ledger.read() as conn:
         terminals = _terminals(Raw(conn))
     for terminal in terminals:
-        while True:
+        while not stop():
             with ledger.write("archiving entries") as conn:
                 raw = Raw(conn)
                 seq, head = checkpoint_of(raw, terminal)
@@ -278,7 +281,7 @@ def archive(ledger: "Ledger", *, now: datetime | None = None, retention_days: in
                 batch_done(conn, terminal=terminal, entries=len(rows), through_seq=rows[-1]["seq"])
     cursor: Cursor = ("", "")
     done = False
-    while not done:
+    while not done and not stop():
         with ledger.write("archiving sales") as conn:
             raw = Raw(conn)
             through = {t: checkpoint_of(raw, t)[0] for t in _terminals(raw)}

@@ -98,6 +98,10 @@ def sale_result(ledger: "Ledger", sale_id: str) -> SaleResult:
     require_text("sale id", sale_id, maximum=36)
     with ledger.read() as conn:
         row = Raw(conn).one_or_none("SELECT result_json FROM sales WHERE id = ? AND kind = 'sale'", (sale_id,))
+        archived = archived_sale(Raw(conn), sale_id=sale_id) if row is None else None
+    if archived is not None:
+        raise SaleArchived(f"sale {archived[0]} of {archived[1][:10]} is past the retention and archived at this "
+                           "till: head office holds it")
     if row is None:
         raise UnknownSale(f"no sale with id {sale_id}")
     return SaleResult.from_json(dict(json.loads(row[0])), replayed=True)

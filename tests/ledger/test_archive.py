@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger import hubsync, lifecycle
 from ledger.archive import RETENTION_DAYS_MIN, archived_sale, retention_in_force
@@ -33,7 +35,7 @@ from ledger.db import Raw, create_ledger_engine
 from ledger.errors import IdempotencyConflict, SaleArchived, ValidationFailed
 from ledger.history import sales_by_receipt
 from ledger.rules import default_ruleset
-from ledger.sales import post_sale, quote, refund
+from ledger.sales import post_sale, quote, refund, sale_result
 from ledger.service import Ledger
 from ledger.snapshots import snapshot_from_db
 from ledger.types import RefundLine, RefundRequest, SaleLine, SaleRequest
@@ -316,6 +318,8 @@ def test_a_refund_of_an_archived_sale_is_refused_for_head_office(history: Histor
     assert req.receipt_ref in str(refused.value)
     with pytest.raises(SaleArchived):
         sales_by_receipt(led, req.receipt_ref)
+    with pytest.raises(SaleArchived):  # a reprint of its slip
+        sale_result(led, sale_id)
     # the POS sends the archived sale again with its key: not posted twice
     count = sql(led, "SELECT count(*) FROM sales")
     with pytest.raises(SaleArchived, match="not posted again"):
@@ -367,6 +371,67 @@ def test_nothing_the_hub_has_not_acknowledged_is_archived(tmp_path: Path) -> Non
     again = led.archive(NOW - timedelta(days=200), RETENTION)
     assert again.sales == 1 and sql(led, "SELECT count(*) FROM sales") == 40
     assert verify(led.engine).ok
+    led.close()
+
+
+@pytest.fixture(scope="module")
+def unsent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sales, refunds, gift cards and adjustments over 500 days, none of them at the hub yet."""
+    path = tmp_path_factory.mktemp("unsent") / "ledger.sqlite3"
+    clock = Clock(START)
+    led = Ledger.open(path, store="S1", terminal="T1", clock=clock)
+    enrol(led, "First Member", "09120000011", CARDS["regular"])
+    enrol(led, "Second Member", "09120000012", CARDS["seldom"])
+    led.gift_issue(number=GIFT, amount=1_000_000, actor="manager1")
+    for n in range(0, 500, 4):
+        clock.now = day(n)
+        done = post_sale(led, sale(f"u-{n}", CARDS["regular" if n % 8 else "seldom"], 2_500_000))
+        if n % 40 == 0:
+            refund(led, RefundRequest(idempotency_key=f"ur-{n}", sale_id=done.sale_id, actor="cashier1"))
+        if n % 100 == 0:
+            led.gift_spend(number=GIFT, amount=10_000, actor="cashier1", receipt_ref=f"UG-{n}")
+    led.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return path
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(acked=st.floats(min_value=0.0, max_value=1.0), back=st.integers(min_value=0, max_value=300),
+       batch=st.integers(min_value=1, max_value=60))
+def test_whatever_the_hub_holds_only_that_is_archived(unsent: Path, tmp_path: Path, acked: float, back: int,
+                                                      batch: int) -> None:
+    """The hub acknowledges its outbox in order, as far as it got; whatever that is and
+    whatever the day, archiving leaves every row not acknowledged, and every row not
+    past the retention, where it was, and moves no balance."""
+    path = tmp_path / f"ledger-{acked}-{back}-{batch}.sqlite3"
+    shutil.copy(unsent, path)
+    led = Ledger.open(path, store="S1", terminal="T1", clock=Clock(NOW))
+    with led.write("the hub's acknowledgement, as far as it got") as conn:
+        raw = Raw(conn)
+        ids = raw.column("SELECT id FROM outbox ORDER BY id")
+        upto = ids[int(acked * (len(ids) - 1))] if acked > 0 else 0
+        hubsync.acknowledged(raw, raw.column("SELECT entry_id FROM outbox WHERE entry_id IS NOT NULL AND id <= ?",
+                                             (upto,)), upto)
+    at = day(499) + timedelta(days=RETENTION - back)
+    cutoff = (at - timedelta(days=RETENTION)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with led.read() as conn:
+        raw = Raw(conn)
+        waiting = set(raw.column("SELECT entry_id FROM outbox WHERE kind = 'entry' UNION ALL "
+                                 "SELECT ref FROM outbox WHERE kind = 'sale'"))
+        recent = set(raw.column("SELECT id FROM entries WHERE created_at >= ? UNION ALL "
+                                "SELECT id FROM sales WHERE created_at >= ?", (cutoff, cutoff)))
+    before = balances(led)
+    led.archive(at, RETENTION, batch=batch)
+    with led.read() as conn:
+        raw = Raw(conn)
+        held = set(raw.column("SELECT id FROM entries UNION ALL SELECT id FROM sales"))
+    assert waiting <= held
+    assert recent <= held
+    assert balances(led) == before
+    result = verify(led.engine)
+    assert result.ok, result.problems
     led.close()
 
 

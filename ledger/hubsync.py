@@ -286,7 +286,7 @@ def compact(raw: Raw) -> int:
     removed = int(raw.scalar(f"SELECT count(*) FROM entries WHERE {_FOREIGN}"))
     raw.run(f"DELETE FROM entries WHERE {_FOREIGN}")
     raw.run("UPDATE members SET stale = 1 WHERE store_code NOT IN (SELECT store_code FROM terminals) "
-            "AND id NOT IN (SELECT member_id FROM sales)")
+            "AND id NOT IN (SELECT member_id FROM sales) AND id NOT IN (SELECT member_id FROM member_stats)")
     raw.run("UPDATE sync_state SET protocol = 2 WHERE id = 1")
     return removed
 

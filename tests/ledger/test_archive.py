@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import hubsync, lifecycle
-from ledger.archive import RETENTION_DAYS_MIN, archived_sale, retention_in_force
+from ledger.archive import KEY_RETENTION_DAYS, RETENTION_DAYS_MIN, archived_sale, retention_in_force
 from ledger.backup import backup_now, restore
 from ledger.db import Raw, create_ledger_engine
 from ledger.errors import IdempotencyConflict, SaleArchived, ValidationFailed
@@ -334,6 +334,27 @@ def test_a_refund_of_an_archived_sale_is_refused_for_head_office(history: Histor
 
     assert status_for(SaleArchived("x")) == 409
     assert TEXTS["err.sale_archived"]["fa"] and "head office" in TEXTS["err.sale_archived"]["en"]
+
+
+def test_archived_sales_keys_are_dropped_after_their_own_retention(history: History, tmp_path: Path) -> None:
+    led, _ = open_copy(history, tmp_path)
+    first = led.archive(NOW, RETENTION)
+    assert first.keys_dropped == 0
+    later = NOW + timedelta(days=580)  # the keys of the first 150 days are due
+    key_cutoff = (later - timedelta(days=RETENTION + KEY_RETENTION_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    due = sql(led, "SELECT count(*) FROM archived_sales WHERE created_at < ?", (key_cutoff,))
+    assert 0 < due < first.sales
+    ack_all(led)
+    second = led.archive(later, RETENTION)
+    # those, and the sale of day 60 archived in this run with its refund of day 380 (its key
+    # is past its own retention already; the refund's is not)
+    assert second.keys_dropped == due + 1
+    assert sql(led, "SELECT min(created_at) FROM archived_sales") >= key_cutoff
+    assert sql(led, "SELECT count(*) FROM sales WHERE created_at < ?",
+               ((later - timedelta(days=RETENTION)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),)) == 0
+    result = verify(led.engine)
+    assert result.ok, result.problems
+    led.close()
 
 
 # -- never what the hub does not hold ------------------------------------------------------------

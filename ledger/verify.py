@@ -24,6 +24,7 @@ VERIFY_BATCH_ROWS = 5000
 @dataclass
 class VerifyReport:
     entries_checked: int = 0
+    entries_archived: int = 0  # before the checkpoints, checked as sums
     terminals: int = 0
     members: int = 0
     problems: list[str] = field(default_factory=list)
@@ -39,6 +40,7 @@ def _check_chains(conn: Connection, report: VerifyReport) -> None:
     prev = GENESIS_HASH
     broken = False
     archived = {r.terminal_code: (int(r.seq), r.hash) for r in conn.execute(select(checkpoints))}
+    report.entries_archived = sum(seq for seq, _ in archived.values())
     heads = {r.code: (int(r.next_seq) - 1, r.last_hash) for r in conn.execute(select(terminals))}
     ends: dict[str, tuple[int, str]] = {}  # terminal -> (seq, hash) its kept chain ends at
     bad: set[str] = set()  # terminals whose chain is already reported broken

@@ -36,7 +36,8 @@ def verify(actx: AgentContext, path: str | None) -> None:
     finally:
         engine.dispose()
     if report.ok:
-        click.echo(f"{target}: ok: {report.entries_checked} entries on {report.terminals} terminal(s), "
+        archived = f" (and {report.entries_archived} archived, as sums)" if report.entries_archived else ""
+        click.echo(f"{target}: ok: {report.entries_checked} entries{archived} on {report.terminals} terminal(s), "
                    f"{report.members} balances match")
         return
     for problem in report.problems:

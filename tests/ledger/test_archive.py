@@ -594,6 +594,7 @@ def test_loyalty_agent_ledger_archive_counts_then_archives(history: History, tmp
     con.close()
     check = runner.invoke(cli, ["--config", str(cfg), "ledger", "verify"])
     assert check.exit_code == 0, check.output
+    assert f"and {state['archived_seq']} archived" in check.output
 
 
 def test_the_daemon_archives_off_the_sale_path_and_says_so_in_its_status(history: History,

@@ -18,6 +18,7 @@
     │   ├── DuplicateGiftCard
     │   ├── IdempotencyConflict   same idempotency key, different request
     │   ├── RefundElsewhere       a sale is refunded at the till that made it
+    │   ├── SaleArchived          a sale past the retention: refunded at head office, never posted twice
     │   └── OtherStoreMember      a card issued to another store's member (the hub would refuse it)
     ├── CardRefused
     │   ├── CardBlocked
@@ -130,6 +131,10 @@ class RefundExceedsSale(LedgerError):
 
 class RefundElsewhere(Conflict):
     code = "refund_elsewhere"
+
+
+class SaleArchived(Conflict):
+    code = "sale_archived"
 
 
 class OtherStoreMember(Conflict):

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from ledger.errors import UnknownMember, UnknownSale
+from ledger.archive import archived_refusal, archived_sale
+from ledger.db import Raw
+from ledger.errors import SaleArchived, UnknownMember, UnknownSale
 from ledger.schema import balances, entries, members, sale_lines, sales
 from ledger.snapshots import tier_window
 from ledger.types import require_int, require_text
@@ -145,6 +147,9 @@ def sales_by_receipt(ledger: "Ledger", receipt_ref: str) -> list[dict[str, Any]]
             .where(sales.c.receipt_ref == receipt_ref, sales.c.kind == "sale")
             .order_by(sales.c.created_at.desc()).limit(SALES_BY_RECEIPT_MAX)).all()
         if not found:
+            archived = archived_sale(Raw(conn), receipt_ref=receipt_ref)
+            if archived is not None:
+                raise SaleArchived(archived_refusal(*archived))
             raise UnknownSale(f"no sale with receipt {receipt_ref}")
         out = []
         for sale in found:

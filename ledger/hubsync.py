@@ -211,6 +211,9 @@ def take_own_entries(raw: Raw, terminal: str, after_seq: int, theirs: list[dict[
     from ledger.chain import GENESIS_HASH, entry_hash
 
     prev_row = raw.one_or_none("SELECT hash FROM entries WHERE terminal_code = ? AND seq = ?", (terminal, after_seq))
+    if prev_row is None:  # archived up to there (ledger.archive), or nothing before it
+        cp = raw.one_or_none("SELECT seq, hash FROM checkpoints WHERE terminal_code = ?", (terminal,))
+        prev_row = (cp[1],) if cp is not None and int(cp[0]) == after_seq else None
     prev = prev_row[0] if prev_row else GENESIS_HASH
     expected = after_seq + 1
     for e in theirs:
@@ -283,7 +286,7 @@ def compact(raw: Raw) -> int:
     removed = int(raw.scalar(f"SELECT count(*) FROM entries WHERE {_FOREIGN}"))
     raw.run(f"DELETE FROM entries WHERE {_FOREIGN}")
     raw.run("UPDATE members SET stale = 1 WHERE store_code NOT IN (SELECT store_code FROM terminals) "
-            "AND id NOT IN (SELECT member_id FROM sales)")
+            "AND id NOT IN (SELECT member_id FROM sales) AND id NOT IN (SELECT member_id FROM member_stats)")
     raw.run("UPDATE sync_state SET protocol = 2 WHERE id = 1")
     return removed
 

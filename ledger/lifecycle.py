@@ -38,7 +38,20 @@ def _outlook(conn: Connection, ledger: "Ledger", member_id: str, at: datetime): 
         .order_by(entries.c.created_at, entries.c.seq))]
     debited = -int(conn.execute(select(func.coalesce(func.sum(entries.c.points), 0))
                                 .where(entries.c.member_id == member_id, entries.c.points < 0)).scalar_one())
-    return expiry_outlook(ledger.ruleset, lots, debited, at)
+    credit, debit = conn.execute(select(balances.c.archived_credit, balances.c.archived_debit)
+                                 .where(balances.c.member_id == member_id)).one()
+    if credit:
+        # archived credits are older than every kept one and past expiry (the archive
+        # keeps the expiry period: ledger.archive), so as one oldest lot they are
+        # taken first, first in first out, exactly as they were one by one
+        oldest = min((lot.at for lot in lots), default=at) - timedelta(microseconds=1)
+        lots.insert(0, Lot(min(oldest, _expired_by(ledger, at)), int(credit)))
+    return expiry_outlook(ledger.ruleset, lots, debited + int(debit), at)
+
+
+def _expired_by(ledger: "Ledger", at: datetime) -> datetime:
+    """A time whose credits are past expiry at `at`."""
+    return at - timedelta(days=31 * ledger.ruleset.expiry.months + 1)
 
 
 def _members_with_points(ledger: "Ledger") -> list[str]:

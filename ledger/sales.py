@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from ledger.archive import archived_refusal, archived_sale
 from ledger.chain import request_hash
 from ledger.db import Raw
 from ledger import limits
@@ -20,6 +21,7 @@ from ledger.errors import (
     InsufficientPoints,
     RefundElsewhere,
     RefundExceedsSale,
+    SaleArchived,
     UnknownSale,
     ValidationFailed,
 )
@@ -47,7 +49,9 @@ RETURN_REDEEM = "return-redeem"
 SETTLED_IN_CASH = "spent-points-deducted"  # points 0, amount: the Rial kept from a refund
 
 
-_REPLAY_SQL = "SELECT kind, request_hash, result_json FROM sales WHERE idempotency_key = ?"
+# an archived sale's key is kept (ledger.archive) with no result: refused, never posted twice
+_REPLAY_SQL = ("SELECT kind, request_hash, result_json, created_at FROM sales WHERE idempotency_key = ? "
+               "UNION ALL SELECT kind, request_hash, NULL, created_at FROM archived_sales WHERE idempotency_key = ?")
 _MEMBER_SQL = "SELECT id, tier, segment, birth_date, referrer_id FROM members WHERE id = ?"
 _BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
 _SALE_COLUMNS = ("id", "idempotency_key", "request_hash", "kind", "terminal_code", "member_id", "card_number",
@@ -74,15 +78,18 @@ def _member_row(conn: Connection, member_id: str) -> MemberRow:
 
 
 def _replay(conn: Connection, key: str, kind: str, body_hash: str) -> dict[str, Any] | None:
-    row = Raw(conn).one_or_none(_REPLAY_SQL, (key,))
+    row = Raw(conn).one_or_none(_REPLAY_SQL, (key, key))
     if row is None:
         return None
-    stored_kind, stored_hash, stored_result = row
+    stored_kind, stored_hash, stored_result, stored_at = row
     if stored_kind != kind or stored_hash != body_hash:
         raise IdempotencyConflict(
             f"idempotency key {key!r} was already used for a different {stored_kind}; "
             "send a new key for a new request"
         )
+    if stored_result is None:
+        raise SaleArchived(f"idempotency key {key!r} is of a {stored_kind} of {stored_at[:10]} that was posted then "
+                           "and is archived past the retention; it is not posted again (head office holds it)")
     return dict(json.loads(stored_result))
 
 
@@ -91,6 +98,10 @@ def sale_result(ledger: "Ledger", sale_id: str) -> SaleResult:
     require_text("sale id", sale_id, maximum=36)
     with ledger.read() as conn:
         row = Raw(conn).one_or_none("SELECT result_json FROM sales WHERE id = ? AND kind = 'sale'", (sale_id,))
+        archived = archived_sale(Raw(conn), sale_id=sale_id) if row is None else None
+    if archived is not None:
+        raise SaleArchived(f"sale {archived[0]} of {archived[1][:10]} is past the retention and archived at this "
+                           "till: head office holds it")
     if row is None:
         raise UnknownSale(f"no sale with id {sale_id}")
     return SaleResult.from_json(dict(json.loads(row[0])), replayed=True)
@@ -246,6 +257,9 @@ def refund(ledger: "Ledger", req: RefundRequest) -> RefundResult:
             return RefundResult(**replayed, replayed=True)
         sale = conn.execute(select(sales).where(sales.c.id == req.sale_id, sales.c.kind == "sale")).one_or_none()
         if sale is None:
+            archived = archived_sale(Raw(conn), sale_id=req.sale_id)
+            if archived is not None:
+                raise SaleArchived(archived_refusal(*archived))
             raise UnknownSale(f"no sale with id {req.sale_id} at this till; a sale is refunded at the till "
                               "that made it")
         if sale.terminal_code != ledger.terminal:

@@ -270,7 +270,31 @@ checkpoints = Table(
     Column("terminal_code", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
-    Column("at", String(27), nullable=False),
+    Column("at", String(27), nullable=False),  # when the last archived entry was made
+    # the sums of everything archived from this terminal, kept for `ledger verify`: the
+    # members' archived credits and debits, gift cards' archived Rial, archived bonus
+    # uses and the archived sales' count, net and gross Rial add up to these
+    Column("credit", BigInteger, nullable=False, server_default="0"),
+    Column("debit", BigInteger, nullable=False, server_default="0"),
+    Column("gift", BigInteger, nullable=False, server_default="0"),
+    Column("uses", BigInteger, nullable=False, server_default="0"),
+    Column("sales", BigInteger, nullable=False, server_default="0"),
+    Column("spend", BigInteger, nullable=False, server_default="0"),
+    Column("gross", BigInteger, nullable=False, server_default="0"),
+)
+
+# Archived sales' and refunds' keys, kept a while past the sale (ledger.archive): a POS
+# retry with one is refused rather than posted again, and a refund of one is told why.
+archived_sales = Table(
+    "archived_sales",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("terminal_code", String(64), nullable=False),
+    Column("receipt_ref", String(64), nullable=False, index=True),
+    Column("created_at", String(27), nullable=False, index=True),
 )
 
 # A member's archived sales, summed: the history a sale's snapshot needs of them.

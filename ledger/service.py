@@ -125,6 +125,15 @@ class Ledger:
             _, frames, done = dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # type: ignore[union-attr]
             return int(frames), int(done)
 
+    def archive(self, now: datetime | None = None, retention_days: int | None = None, *, batch: int | None = None,
+                dry_run: bool = False, actor: str = "system", stop: Callable[[], bool] = lambda: False) -> Any:
+        """Archive own entries and sales the hub holds that are past the retention, a
+        batch per transaction (ledger.archive); returns an ArchiveReport."""
+        from ledger import archive
+
+        return archive.archive(self, now=now, retention_days=retention_days or archive.RETENTION_DAYS_DEFAULT,
+                               batch=batch or archive.ARCHIVE_BATCH_ROWS, dry_run=dry_run, actor=actor, stop=stop)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction: one consistent view, without the write lock."""

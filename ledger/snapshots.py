@@ -42,20 +42,28 @@ FROM entries
 WHERE member_id = ? AND created_at >= ?
   AND (kind IN ('earn', 'bonus') OR (kind = 'reverse' AND rule_id = 'reverse-earn'))
 """
+# uses here, plus those at other terminals (as the hub said) and archived (ledger.archive)
 _USES_SQL = """
-SELECT rule_id, count(*), max(created_at) FROM entries
-WHERE member_id = ? AND kind = 'bonus' AND rule_id IS NOT NULL GROUP BY rule_id
+SELECT rule_id, sum(n), max(t) FROM (
+  SELECT rule_id, count(*) AS n, max(created_at) AS t FROM entries
+  WHERE member_id = ? AND kind = 'bonus' AND rule_id IS NOT NULL GROUP BY rule_id
+  UNION ALL
+  SELECT rule_id, elsewhere + archived, last_used_at FROM member_rule_uses WHERE member_id = ?)
+GROUP BY rule_id
 """
+# archived sales, summed (ledger.archive): never inside a window a rule reads
+_ARCHIVED_SQL = "SELECT sales, spend, gross, first_visit_at, last_visit_at FROM member_stats WHERE member_id = ?"
 _BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
 
 
-_LIFETIME_SQL = "SELECT coalesce(sum(amount), 0) FROM sales WHERE member_id = ? AND kind = 'sale'"
+_LIFETIME_SQL = ("SELECT coalesce(sum(amount), 0) + coalesce((SELECT gross FROM member_stats WHERE member_id = ?), 0) "
+                 "FROM sales WHERE member_id = ? AND kind = 'sale'")
 
 
 def lifetime_spend(conn: Connection, member_id: str) -> int:
     """Rial the member ever paid in sales, refunds not netted: bounded (ledger.limits)
     so every sum over their sales fits int64. Read from the covering index."""
-    return int(Raw(conn).scalar(_LIFETIME_SQL, (member_id,)))
+    return int(Raw(conn).scalar(_LIFETIME_SQL, (member_id, member_id)))
 
 
 def tier_window(conn: Connection, member_id: str, since: datetime) -> tuple[int, int]:
@@ -76,11 +84,16 @@ def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: 
     lookback = format_utc(at - timedelta(days=max(ruleset.bonuses.streak_within_days, 1)))
     balance = int(raw.scalar(_BALANCE_SQL, (mid,)))
     count, first, last, spend, window_spend = raw.one(_SALES_SQL, (window_start, mid))
+    archived = raw.one_or_none(_ARCHIVED_SQL, (mid,))
+    if archived is not None and archived[0]:
+        count, spend = count + archived[0], spend + archived[1]
+        first = min(first or archived[3], archived[3])
+        last = max(last or archived[4], archived[4])
     window_points, today = raw.one(_EARNED_SQL, (window_start, midnight, mid, min(window_start, midnight)))
-    uses = raw.all(_USES_SQL, (mid,))
+    uses = raw.all(_USES_SQL, (mid, mid))
     # the streak counts visits since its window began or since it last paid, whichever
     # is later: only those are read (a regular's month of visits would be parsed each sale)
-    streak_paid = next((r[2] for r in uses if r[0] == "streak"), "")
+    streak_paid = next((r[2] for r in uses if r[0] == "streak"), "") or ""
     recent = tuple(parse_utc(v) for v in raw.column(_RECENT_SQL, (mid, max(lookback, streak_paid),
                                                                   RECENT_VISITS_MAX)))
     return MemberSnapshot(
@@ -98,6 +111,6 @@ def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: 
         tier_window_spend=max(int(window_spend), 0),
         tier_window_points=max(int(window_points), 0),
         points_today=int(today),
-        rule_uses=tuple((r[0], int(r[1])) for r in uses),
-        rule_last_used=tuple((r[0], parse_utc(r[2])) for r in uses),
+        rule_uses=tuple((r[0], int(r[1])) for r in uses if r[1]),
+        rule_last_used=tuple((r[0], parse_utc(r[2])) for r in uses if r[2]),
     )

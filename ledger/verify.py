@@ -2,7 +2,10 @@
 
 Read-only; streams the entries so a large ledger is checked in bounded memory.
 Stops at the first bad entry of each terminal chain, since every later hash
-depends on it.
+depends on it. A chain archived in part (ledger.archive) is checked from its
+checkpoint on: the first entry kept continues the checkpoint's seq and hash, the
+last one is the terminal's head, and what was archived adds up to the checkpoint's
+sums.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from ledger.cardpolicy import CardPolicy, mask, payment_network
 from ledger.chain import GENESIS_HASH, entry_hash
-from ledger.schema import balances, entries, gift_cards
+from ledger.schema import balances, checkpoints, entries, gift_cards, member_rule_uses, member_stats, terminals
 
 VERIFY_BATCH_ROWS = 5000
 
@@ -21,6 +24,7 @@ VERIFY_BATCH_ROWS = 5000
 @dataclass
 class VerifyReport:
     entries_checked: int = 0
+    entries_archived: int = 0  # before the checkpoints, checked as sums
     terminals: int = 0
     members: int = 0
     problems: list[str] = field(default_factory=list)
@@ -35,13 +39,22 @@ def _check_chains(conn: Connection, report: VerifyReport) -> None:
     expected_seq = 1
     prev = GENESIS_HASH
     broken = False
+    archived = {r.terminal_code: (int(r.seq), r.hash) for r in conn.execute(select(checkpoints))}
+    report.entries_archived = sum(seq for seq, _ in archived.values())
+    heads = {r.code: (int(r.next_seq) - 1, r.last_hash) for r in conn.execute(select(terminals))}
+    ends: dict[str, tuple[int, str]] = {}  # terminal -> (seq, hash) its kept chain ends at
+    bad: set[str] = set()  # terminals whose chain is already reported broken
     result = conn.execution_options(yield_per=VERIFY_BATCH_ROWS).execute(
         select(entries).order_by(entries.c.terminal_code, entries.c.seq)
     )
     for row in result:
         data = dict(row._mapping)
         if data["terminal_code"] != current:
-            current, expected_seq, prev, broken = data["terminal_code"], 1, GENESIS_HASH, False
+            if current is not None and not broken:
+                ends[current] = (expected_seq - 1, prev)
+            current, broken = data["terminal_code"], False
+            seq0, prev = archived.get(current, (0, GENESIS_HASH))
+            expected_seq = seq0 + 1
             report.terminals += 1
         report.entries_checked += 1
         if broken:
@@ -59,8 +72,21 @@ def _check_chains(conn: Connection, report: VerifyReport) -> None:
         elif type(data["points"]) is not int or type(data["amount"]) is not int:
             report.problems.append(f"{where}: points and amount must be integers")
             broken = True
+        if broken:
+            bad.add(current)
         prev = data["hash"]
         expected_seq += 1
+    if current is not None and not broken:
+        ends[current] = (expected_seq - 1, prev)
+    for code, head in sorted(heads.items()):
+        # the chain kept ends at the terminal's head: entries deleted from its end (or
+        # all of them after the checkpoint) are missed by every check above
+        if code in bad:
+            continue
+        end = ends.get(code, archived.get(code, (0, GENESIS_HASH)))
+        if end != head:
+            report.problems.append(f"terminal {code}: its last entry is seq {head[0]} but its chain (kept and "
+                                   f"archived) ends at seq {end[0]}; entries are missing or a checkpoint was edited")
 
 
 def _check_balances(conn: Connection, report: VerifyReport) -> None:
@@ -100,6 +126,29 @@ def _check_balances(conn: Connection, report: VerifyReport) -> None:
             report.problems.append(f"gift card …{number[-4:]}: balance {balance} but the entries add up to {expected}")
 
 
+# what the archive moved out of the entries and sales, and where each sum went
+_ARCHIVE_SUMS = (
+    ("credit", balances.c.archived_credit, "the members' archived credits"),
+    ("debit", balances.c.archived_debit, "the members' archived debits"),
+    ("gift", gift_cards.c.archived, "the gift cards' archived Rial"),
+    ("uses", member_rule_uses.c.archived, "the archived bonus uses"),
+    ("sales", member_stats.c.sales, "the members' archived sales"),
+    ("spend", member_stats.c.spend, "the members' archived spend"),
+    ("gross", member_stats.c.gross, "the members' archived purchases"),
+)
+
+
+def _check_archive_sums(conn: Connection, report: VerifyReport) -> None:
+    """What was archived adds up to the checkpoints' sums: a sum edited on one side
+    (a member's archived credit with their balance, say) shows here."""
+    for name, column, what in _ARCHIVE_SUMS:
+        kept = int(conn.execute(select(func.coalesce(func.sum(checkpoints.c[name]), 0))).scalar_one())
+        held = int(conn.execute(select(func.coalesce(func.sum(column), 0))).scalar_one())
+        if kept != held:
+            report.problems.append(f"archive: {what} add up to {held} but the checkpoints say {kept}; "
+                                   "a checkpoint or an archived sum was edited")
+
+
 # (table, column, member card?): member cards must pass the whole policy; gift card
 # numbers and numbers that only travel with an entry must never be a payment card's
 _CARD_COLUMNS = (("cards", "number", True), ("cards", "replaced_by", True), ("sales", "card_number", False),
@@ -128,6 +177,7 @@ def verify(engine: Engine, policy: CardPolicy | None = None) -> VerifyReport:
     with engine.connect() as conn:
         _check_chains(conn, report)
         _check_balances(conn, report)
+        _check_archive_sums(conn, report)
         if policy is not None:
             _check_card_numbers(conn, policy, report)
     return report

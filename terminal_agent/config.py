@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from drivers.config import CardsConfig, ReaderConfig
+from ledger.archive import RETENTION_DAYS_DEFAULT, RETENTION_DAYS_MAX, RETENTION_DAYS_MIN
 from ledger.cardpolicy import payment_prefix_of
 from terminal_agent.errors import ConfigError
 from terminal_agent.slip import default_font
@@ -51,6 +52,9 @@ class LedgerSection(_Section):
     """SQLite ledger file; empty means <data_dir>/ledger.sqlite3."""
     busy_timeout_ms: int = Field(default=5000, ge=0, le=60_000)
     """How long a writer waits for the database lock before giving up."""
+    retention_days: int = Field(default=RETENTION_DAYS_DEFAULT, ge=RETENTION_DAYS_MIN, le=RETENTION_DAYS_MAX)
+    """Days own entries and sales stay at the till once the hub holds them; older ones are archived once a day
+    (their sums kept). At least a year: tier windows and refunds look back that far."""
 
 
 class BackupSection(_Section):

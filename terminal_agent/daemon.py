@@ -38,6 +38,8 @@ log = logging.getLogger("terminal_agent.daemon")
 SHUTDOWN_GRACE_S = 5
 BACKUP_RETRY_S = 60.0
 CHECKPOINT_INTERVAL_S = 2.0
+ARCHIVE_FIRST_DELAY_S = 600.0  # not in the rush of a start: the first run ten minutes in
+ARCHIVE_INTERVAL_S = 24 * 3600.0
 
 
 def _sync_client(rt: Runtime) -> SyncClient | None:
@@ -96,6 +98,32 @@ async def _backup_loop(rt: Runtime, stop: asyncio.Event) -> None:
             log.error("scheduled backup failed: %s", exc)
 
 
+async def _archive_loop(rt: Runtime, stop: asyncio.Event, first_delay_s: float = ARCHIVE_FIRST_DELAY_S,
+                        interval_s: float = ARCHIVE_INTERVAL_S) -> None:
+    """Once a day, off the till's path: archive what the hub holds past the retention
+    (ledger.archive), a short transaction per batch, so sales go on in between."""
+    last: dict[str, Any] = {"last_archive": None, "last_error": None}
+    rt.status_sources["archive"] = lambda: dict(last)
+    delay = first_delay_s
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+            return
+        except asyncio.TimeoutError:
+            pass
+        delay = interval_s
+        try:
+            report = await asyncio.to_thread(rt.ledger.archive, retention_days=rt.config.ledger.retention_days,
+                                             stop=stop.is_set)
+            last["last_archive"] = report.to_json()
+            last["last_error"] = None
+            log.info("archived %d entries and %d sales made before %s", report.entries, report.sales,
+                     report.cutoff[:10])
+        except LedgerError as exc:  # a busy or broken ledger: said, and tried again tomorrow
+            last["last_error"] = str(exc)
+            log.error("scheduled archive failed: %s", exc)
+
+
 def _bind(cfg: AgentConfig) -> socket.socket:
     """Bind the API socket ourselves: a port in use is a clear error, not uvicorn's exit."""
     family = socket.AF_INET6 if ":" in cfg.api.host else socket.AF_INET
@@ -136,7 +164,8 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         sock = _bind(cfg)
         readers = await start_readers(rt, stop)
         tasks = [asyncio.create_task(_backup_loop(rt, stop), name="backup"),
-                 asyncio.create_task(_checkpoint_loop(rt, stop), name="checkpoint")]
+                 asyncio.create_task(_checkpoint_loop(rt, stop), name="checkpoint"),
+                 asyncio.create_task(_archive_loop(rt, stop), name="archive")]
         sync_client = _sync_client(rt)
         if sync_client is not None:
             tasks.append(asyncio.create_task(

@@ -338,6 +338,10 @@ TEXTS: dict[str, dict[str, str]] = {
                                  "fa": "کلید این فروش برای فروش دیگری به کار رفته؛ فروش جدید شروع کنید."},
     "err.refund_elsewhere": {"en": "This sale was made on another till; refund it there.",
                              "fa": "این فروش در صندوق دیگری ثبت شده؛ همان‌جا مرجوع کنید."},
+    "err.sale_archived": {"en": "This sale is older than the till keeps sales and is archived: its refund is handled "
+                                "at head office. A sale sent again with its key is not posted twice.",
+                          "fa": "این فروش از مدت نگهداری صندوق قدیمی‌تر است و بایگانی شده: مرجوعی آن را دفتر مرکزی "
+                                "انجام می‌دهد. فروشی که با همان کلید دوباره فرستاده شود، دوباره ثبت نمی‌شود."},
     "err.card_refused": {"en": "The card is refused.", "fa": "کارت پذیرفته نشد."},
     "err.card_blocked": {"en": "The card is blocked or reported lost.", "fa": "کارت مسدود یا گم‌شده اعلام شده."},
     "err.card_replaced": {"en": "The card was replaced; ask the member for the new card.",

@@ -18,7 +18,8 @@
     │   ├── DuplicateGiftCard
     │   ├── IdempotencyConflict   same idempotency key, different request
     │   ├── RefundElsewhere       a sale is refunded at the till that made it
-    │   └── OtherStoreMember      a card issued to another store's member (the hub would refuse it)
+    │   ├── OtherStoreMember      a card issued to another store's member (the hub would refuse it)
+    │   └── CardNotInStock        the chain issues only pre-printed cards of this store's stock
     ├── CardRefused
     │   ├── CardBlocked
     │   └── CardReplaced          names the replacement date
@@ -134,6 +135,10 @@ class RefundElsewhere(Conflict):
 
 class OtherStoreMember(Conflict):
     code = "other_store_member"
+
+
+class CardNotInStock(Conflict):
+    code = "card_not_in_stock"
 
 
 class DatabaseError(LedgerError):

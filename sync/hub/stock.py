@@ -290,8 +290,8 @@ def card_history(conn: Connection, number: str) -> list[dict[str, Any]]:
     card = conn.execute(select(cards).where(cards.c.number == number)).first()
     issue_audit = conn.execute(select(audit).where(audit.c.target == number, audit.c.action == "card.issue")
                                .order_by(audit.c.id).limit(1)).first()
+    terminal = issue_audit.actor if issue_audit is not None else None
     if card is not None:
-        terminal = issue_audit.actor if issue_audit is not None else None
         replaced = conn.execute(select(cards.c.number).where(cards.c.replaced_by == number)).scalars().first()
         detail = f"to member {card.member_id}" + (f", replacing card {mask(replaced)}" if replaced else "")
         add(card.issued_at, "issued", card.issued_by, f"terminal {terminal}" if terminal else None, detail)
@@ -301,7 +301,8 @@ def card_history(conn: Connection, number: str) -> list[dict[str, Any]]:
     for r in conn.execute(select(card_stock_outside).where(card_stock_outside.c.number == number)
                           .order_by(card_stock_outside.c.id)):
         add(r.received_at, "issued outside stock", "hub", f"terminal {r.terminal_code}",
-            f"{_WHY.get(r.why, r.why)} of store {r.store}" + ("; the chain required stock" if r.required else ""))
+            f"{_WHY.get(r.why, r.why)}, issued at store {r.store}" + ("; the chain required stock" if r.required
+                                                                      else ""))
     for r in conn.execute(select(audit).where(audit.c.target == number, audit.c.action == "card.status")
                           .order_by(audit.c.id).limit(HISTORY_ROWS_MAX)):
         d = json.loads(r.detail)
@@ -313,7 +314,10 @@ def card_history(conn: Connection, number: str) -> list[dict[str, Any]]:
             text += f": {d['reason']}"
         add(r.at, str(status[1]), r.actor, f"terminal {r.actor}", text)
     if card is not None and not any(r["event"] == card.status for r in out) and card.status != "active":
-        # a status the audit does not show (set before audits were kept): as the card row says
-        add(card.status_changed_at, card.status, None, None, card.status_reason or "")
+        # a status the audit does not show, as the card row says it
+        # (a card that reached the hub already replaced or lost: it came with that status)
+        text = (f"replaced by card {mask(card.replaced_by)}" if card.replaced_by else "") + \
+            (f": {card.status_reason}" if card.status_reason else "")
+        add(card.status_changed_at, card.status, None, f"terminal {terminal}" if terminal else None, text)
     out.sort(key=lambda r: r["at"])
     return out

@@ -355,13 +355,11 @@ def take_blocklist(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> 
 
 # -- pre-printed card stock (ledger.stock) --------------------------------------------
 
-def take_card_stock(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> int:
+def take_card_stock(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> None:
     """This store's stock as the hub sends it, changes only: a card assigned to the
     store goes into stock (unless already issued here); one the hub says was issued (at
     any till of the store) is marked issued, so no other till hands it out. A number
-    this till's policy refuses is not kept (a warning shows it masked). Returns the
-    cards taken into stock."""
-    added = 0
+    this till's policy refuses is not kept (a warning shows it masked)."""
     for r in rows:
         number = _card_number(policy, r.get("number"))
         if number is None:
@@ -369,11 +367,10 @@ def take_card_stock(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) ->
         if r.get("status") == "assigned":
             raw.run("INSERT INTO card_stock (number, batch, status) VALUES (?, ?, 'in_stock') "
                     "ON CONFLICT (number) DO NOTHING", (number, str(r.get("batch") or "")[:64]))
-            added += 1
         elif r.get("status") == "issued":
+            at = r.get("issued_at")
             raw.run("UPDATE card_stock SET status = 'issued', issued_at = coalesce(issued_at, ?) "
-                    "WHERE number = ? AND status = 'in_stock'", (r.get("issued_at"), number))
-    return added
+                    "WHERE number = ? AND status = 'in_stock'", (at[:27] if isinstance(at, str) else None, number))
 
 
 def take_card_stock_required(raw: Raw, required: Any) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from ledger.cardpolicy import CardPolicy, mask, normalise_card_number
 from ledger.errors import ValidationFailed
@@ -164,19 +164,13 @@ def assign(hub: "Hub", batch: str, store: str, count: int | None, by: str) -> di
                              "was assigned", 409, "stock_short")
         first_rev = _take_revs(conn, len(numbers))
         for chunk_start in range(0, len(numbers), WRITE_CHUNK):
-            conn.execute(update(card_stock).where(card_stock.c.number == _bound("n")).values(
-                status="assigned", store=store, assigned_at=at, assigned_by=by, rev=_bound("r")),
+            conn.execute(update(card_stock).where(card_stock.c.number == bindparam("n")).values(
+                status="assigned", store=store, assigned_at=at, assigned_by=by, rev=bindparam("r")),
                 [{"n": n, "r": first_rev + chunk_start + i}
                  for i, n in enumerate(numbers[chunk_start:chunk_start + WRITE_CHUNK])])
         record(conn, now, by, "stock.assign", batch, store=store, cards=len(numbers), first=mask(numbers[0]),
                last=mask(numbers[-1]))
     return {"batch": batch, "store": store, "cards": len(numbers), "first": numbers[0], "last": numbers[-1]}
-
-
-def _bound(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
 
 
 def record_issue(conn: Connection, number: str, member_id: str | None, terminal: str, store: str, at: str,

@@ -177,7 +177,8 @@ def record_issue(conn: Connection, number: str, member_id: str | None, terminal:
                  required: bool, next_rev: Callable[[Connection], int]) -> str | None:
     """A card new to the hub, from a terminal: marked issued in the stock (its store's
     terminals then stop offering it) and, if it was not in the terminal's store's stock,
-    recorded as issued outside it (never refused: the card is in a member's hand).
+    recorded as issued outside it (never refused: the card is in a member's hand) when
+    the chain requires stock or the card was another store's or head office's.
     In the sync's transaction; None if it came from the store's stock, else why not."""
     row = conn.execute(select(card_stock.c.status, card_stock.c.store).where(card_stock.c.number == number)
                        .with_for_update()).first()
@@ -189,9 +190,14 @@ def record_issue(conn: Connection, number: str, member_id: str | None, terminal:
     elif row.store != store:
         why = "other_store"
     if row is not None and row.status != "issued":
+        # a card still at head office is counted where it was issued; one of another
+        # store's stock stays that store's, whose tills must learn it is gone
         conn.execute(update(card_stock).where(card_stock.c.number == number).values(
-            status="issued", issued_at=at, issued_terminal=terminal, rev=next_rev(conn)))
-    if why is not None:
+            status="issued", store=row.store if row.store is not None else store, issued_at=at,
+            issued_terminal=terminal, rev=next_rev(conn)))
+    # a number never in stock, while stock is not required, is how a chain without stock
+    # issues every card: nothing to report
+    if why is not None and (required or row is not None):
         conn.execute(insert(card_stock_outside).values(number=number, terminal_code=terminal, store=store,
                                                        member_id=member_id, why=why, required=required,
                                                        received_at=at))
@@ -230,7 +236,7 @@ def stock_counts(conn: Connection, store: str | None = None) -> list[dict[str, A
         places[HEAD_OFFICE]  # shown even when empty
     else:
         places[store]
-    order = sorted(places, key=lambda p: (p != HEAD_OFFICE, p))
+    order = sorted(places, key=lambda p: (p != HEAD_OFFICE, p or ""))
     return [{"where": p, **places[p]} for p in order]
 
 

@@ -190,8 +190,14 @@ def test_verify_reports_a_card_issued_outside_stock_while_stock_was_required(hub
     m = ta.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
     ta.ledger.issue_card(member_id=m.id, number=card(70), technology="manual", actor="mgr")
     ta.client.sync_once()
+    verify_hub(hub.engine, hub.card_policy())
+    assert "S1" not in _counts(hub)  # never in stock, not required: how a chain without stock issues cards
+    ta.ledger.issue_card(member_id=m.id, number=card(3), technology="manual", actor="mgr")  # at head office
+    ta.client.sync_once()
     verify_hub(hub.engine, hub.card_policy())  # recorded, but stock was not required
-    assert _counts(hub)["S1"]["outside_stock"] == 1
+    assert _stock(hub)[card(3)] == ("issued", "S1")  # counted where it was issued
+    assert _counts(hub)["S1"] == {"in_stock": 0, "issued": 1, "lost": 0, "blocked": 0, "replaced": 0,
+                                  "outside_stock": 1}
 
     hub.card_stock_required = True  # head office turns it on; TA has not heard yet (offline)
     ta.ledger.replace_card(old_number=card(70), new_number=card(2), actor="mgr", reason="lost")  # S2's stock

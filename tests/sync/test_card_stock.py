@@ -229,3 +229,12 @@ def test_an_old_terminal_gets_no_stock_and_keeps_syncing(hub: Hub, hub_http: Tes
     assert [r["number"] for r in other.send(protocol=2).json()["card_stock"]] == ["6395000000000002"]
     again = new.send(protocol=2, directory_rev=chain_answer["directory_rev"]).json()
     assert again["card_stock"] == []
+
+
+def test_a_stock_larger_than_one_answer_arrives_whole_over_several(hub: Hub, chain,  # type: ignore[no-untyped-def]
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scope, "SCOPE_ROWS_MAX", 3)
+    import_batch(hub, "B1", range_numbers(card(1), card(8), hub.card_policy()), "ho", "range")
+    assign(hub, "B1", "S1", 8, "ho")
+    report = chain["TA"].client.sync_once()
+    assert report.requests >= 3 and _till_stock(chain["TA"]) == {card(i): "in_stock" for i in range(1, 9)}

@@ -43,7 +43,7 @@ from sync.hub.schema import (
     rule_uses,
     terminal_balances,
 )
-from sync.protocol import CARD_FIELDS, GIFT_FIELDS, MEMBER_FIELDS
+from sync.protocol import CARD_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, STOCK_FIELDS
 
 SCAN_ENTRIES_MAX = 20_000  # entries after a terminal's cursor read in one answer (index only)
 SCOPE_ROWS_MAX = 5_000  # members (with their state) in one answer
@@ -192,9 +192,8 @@ def downstream(conn: Connection, terminal: str, store: str, cursor: int, rev: in
                 .order_by(cards.c.rev).limit(SCOPE_ROWS_MAX))]
         # the store's pre-printed cards (stock.py): assigned to it, or issued since
         directory["card_stock"] = [
-            {"number": r.number, "batch": r.batch, "status": r.status, "issued_at": r.issued_at}
-            for r in conn.execute(
-                select(card_stock.c.number, card_stock.c.batch, card_stock.c.status, card_stock.c.issued_at)
+            dict(zip(STOCK_FIELDS, r)) for r in conn.execute(
+                select(*(card_stock.c[f] for f in STOCK_FIELDS))
                 .where(card_stock.c.store == store, card_stock.c.rev > rev, card_stock.c.rev <= top_rev)
                 .order_by(card_stock.c.rev).limit(SCOPE_ROWS_MAX))]
         if any(len(rows) == SCOPE_ROWS_MAX for rows in directory.values()):

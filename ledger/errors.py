@@ -19,7 +19,8 @@
     │   ├── IdempotencyConflict   same idempotency key, different request
     │   ├── RefundElsewhere       a sale is refunded at the till that made it
     │   ├── SaleArchived          a sale past the retention: refunded at head office, never posted twice
-    │   └── OtherStoreMember      a card issued to another store's member (the hub would refuse it)
+    │   ├── OtherStoreMember      a card issued to another store's member (the hub would refuse it)
+    │   └── CardNotInStock        the chain issues only pre-printed cards of this store's stock
     ├── CardRefused
     │   ├── CardBlocked
     │   └── CardReplaced          names the replacement date
@@ -139,6 +140,10 @@ class SaleArchived(Conflict):
 
 class OtherStoreMember(Conflict):
     code = "other_store_member"
+
+
+class CardNotInStock(Conflict):
+    code = "card_not_in_stock"
 
 
 class DatabaseError(LedgerError):

@@ -354,3 +354,30 @@ def take_blocklist(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> 
                 "ON CONFLICT (number) DO UPDATE SET status = excluded.status, replaced_by = excluded.replaced_by, "
                 "changed_at = excluded.changed_at, reason = excluded.reason",
                 (number, b["status"], b["replaced_by"], b["changed_at"], b["reason"]))
+
+
+# -- pre-printed card stock (ledger.stock) --------------------------------------------
+
+def take_card_stock(raw: Raw, rows: list[dict[str, Any]], policy: CardPolicy) -> None:
+    """This store's stock as the hub sends it, changes only: a card assigned to the
+    store goes into stock (unless already issued here); one the hub says was issued (at
+    any till of the store) is marked issued, so no other till hands it out. A number
+    this till's policy refuses is not kept (a warning shows it masked)."""
+    for r in rows:
+        number = _card_number(policy, r.get("number"))
+        if number is None:
+            continue
+        if r.get("status") == "assigned":
+            raw.run("INSERT INTO card_stock (number, batch, status) VALUES (?, ?, 'in_stock') "
+                    "ON CONFLICT (number) DO NOTHING", (number, str(r.get("batch") or "")[:64]))
+        elif r.get("status") == "issued":
+            at = r.get("issued_at")
+            raw.run("UPDATE card_stock SET status = 'issued', issued_at = coalesce(issued_at, ?) "
+                    "WHERE number = ? AND status = 'in_stock'", (at[:27] if isinstance(at, str) else None, number))
+
+
+def take_card_stock_required(raw: Raw, required: Any) -> None:
+    """The chain's choice (hub config [cards] stock_required); an answer without it (an
+    older hub) changes nothing."""
+    if required is not None:
+        raw.run("UPDATE sync_state SET card_stock_required = ? WHERE id = 1", (1 if required is True else 0,))

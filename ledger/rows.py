@@ -17,6 +17,9 @@ GIFT_FIELDS = ("number", "status", "issued_at", "issued_by")
 SALE_FIELDS = ("id", "kind", "original_sale_id", "terminal_code", "member_id", "card_number", "receipt_ref",
                "amount", "ruleset_hash", "created_at", "actor", "result_json")
 LINE_FIELDS = ("line_no", "sku", "name", "category", "quantity", "unit_price", "original_line_no")
+# A store's pre-printed card coming down (protocol 2's `card_stock`): status assigned
+# (in the store's stock) or issued (at any till of the store: no longer to be handed out)
+STOCK_FIELDS = ("number", "batch", "status", "issued_at")
 PROTOCOL = 2  # 2: sales go up; other branches come down as sums, not entries
 # When two branches changed a card, the more final status wins.
 STATUS_RANK = {"active": 0, "lost": 1, "blocked": 1, "replaced": 2}

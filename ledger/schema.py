@@ -368,4 +368,22 @@ sync_state = Table(
     Column("ruleset_toml", Text, nullable=True),
     # 1: other terminals' entries come down (the old protocol); 2: their sums (chain scale)
     Column("protocol", Integer, nullable=False, server_default="1"),
+    # the chain's choice, as the hub last said: a card is issued here only from card_stock
+    Column("card_stock_required", Boolean, nullable=False, server_default="0"),
+)
+
+CARD_STOCK_STATUSES = ("in_stock", "issued")
+
+# Pre-printed cards head office assigned to this store (the hub sends them down): a card
+# issued here is taken from it, offline; `issued` also when another till of the store
+# issued it (the hub says so), so no two tills hand out one card.
+card_stock = Table(
+    "card_stock",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("batch", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issued_at", String(27), nullable=True),
+    Column("issued_by", String(64), nullable=True),  # a till user; null: issued at another till
+    _enum_check("status", CARD_STOCK_STATUSES, "status"),
 )

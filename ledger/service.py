@@ -17,7 +17,7 @@ import jdatetime
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import db, limits
+from ledger import db, limits, stock
 from ledger.errors import (
     CardBlocked,
     CardReplaced,
@@ -360,8 +360,10 @@ class Ledger:
                 raise OtherStoreMember(f"this member belongs to store {home}: a branch may replace or block a "
                                        "visiting member's card, not issue another; issue it at their store")
             self._insert_card(conn, number, member_id, technology, actor, at)
+            from_stock = stock.take(conn, number, actor, at)
             queue_for_hub(conn, "card", number, at)
-            audit(conn, at=at, actor=actor, action="card.issue", target=member_id, card=mask_card(number))
+            audit(conn, at=at, actor=actor, action="card.issue", target=member_id, card=mask_card(number),
+                  from_stock=from_stock)
             return self._card(conn, number)
 
     def _insert_card(self, conn: Connection, number: str, member_id: str, technology: str, actor: str, at: datetime) -> None:
@@ -397,6 +399,7 @@ class Ledger:
             if tech not in CARD_TECHNOLOGIES:
                 raise ValidationFailed(f"card technology must be one of {', '.join(CARD_TECHNOLOGIES)}")
             self._insert_card(conn, new_number, old.member_id, tech, actor, at)
+            from_stock = stock.take(conn, new_number, actor, at)
             conn.execute(
                 update(cards)
                 .where(cards.c.number == old_number)
@@ -405,7 +408,8 @@ class Ledger:
             queue_for_hub(conn, "card", new_number, at)
             queue_for_hub(conn, "card", old_number, at)
             audit(conn, at=at, actor=actor, action="card.replace", target=old.member_id,
-                  old_card=mask_card(old_number), new_card=mask_card(new_number), reason=reason)
+                  old_card=mask_card(old_number), new_card=mask_card(new_number), reason=reason,
+                  from_stock=from_stock)
             return self._card(conn, new_number)
 
     def block_card(self, *, number: str, actor: str, reason: str, lost: bool = True) -> Card:

@@ -332,6 +332,8 @@ class SyncClient:
         if not chain:
             return hubsync.take_entries(raw, answer.get("entries") or [], self.ledger.terminal, policy)
         hubsync.take_blocklist(raw, answer.get("blocklist") or [], policy)
+        hubsync.take_card_stock(raw, answer.get("card_stock") or [], policy)
+        hubsync.take_card_stock_required(raw, answer.get("card_stock_required"))
         states = answer.get("member_states") or []
         hubsync.take_member_states(raw, states, {t.id: i for i, t in enumerate(self.ledger.ruleset.tiers)})
         hubsync.take_gift_states(raw, answer.get("gift_states") or [])

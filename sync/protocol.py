@@ -14,8 +14,9 @@ from ledger.rows import (
     PROTOCOL,
     SALE_FIELDS,
     STATUS_RANK,
+    STOCK_FIELDS,
     card_change_wins,
 )
 
 __all__ = ["CARD_FIELDS", "ENTRY_FIELDS", "GIFT_FIELDS", "LINE_FIELDS", "MEMBER_FIELDS", "PROTOCOL", "SALE_FIELDS",
-           "STATUS_RANK", "card_change_wins"]
+           "STATUS_RANK", "STOCK_FIELDS", "card_change_wins"]

@@ -86,6 +86,7 @@ def create_hub_app(hub: Hub, config: HubConfig | None = None) -> FastAPI:
 
     config = config or HubConfig()
     hub.message_events = config.messages.enabled
+    hub.card_stock_required = config.cards.stock_required
     app = FastAPI(title="Loyalty hub", openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None)
 
     @app.exception_handler(HubRefused)

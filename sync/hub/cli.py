@@ -236,6 +236,112 @@ def cards_ranges_clear(db_url: str, by: str) -> None:
     click.echo("no member card ranges set: every number but a payment card's is taken")
 
 
+@cards.group("stock")
+def cards_stock() -> None:
+    """Pre-printed cards: import batches at head office, assign them to stores, count them."""
+
+
+@cards_stock.command("import")
+@click.option("--batch", "batch", required=True, help="A new batch's name (the delivery, e.g. 1405-09-print-2).")
+@click.option("--first", default=None, help="First number of a printed range ...")
+@click.option("--last", default=None, help="... and the last (inclusive; in a Luhn range each gets its check digit).")
+@click.option("--file", "path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Or a file: one number per line, or the first column of an .xlsx workbook.")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who imports it (audited).")
+@click.pass_obj
+def cards_stock_import(db_url: str, batch: str, first: str | None, last: str | None, path: Path | None,
+                       by: str) -> None:
+    """Take a batch of printed cards into head office's stock: every number must be a
+    member card of the programme (ranges, check digit, never a payment card), new to the
+    stock and not issued; if one is not, the refused numbers are listed (masked) and
+    nothing is imported."""
+    from sync.hub.stock import import_batch
+    from sync.hub.stockfile import file_numbers, range_numbers
+
+    if (path is None) == (first is None and last is None) or (path is None and (first is None or last is None)):
+        raise click.UsageError("give --first and --last, or --file")
+    hub = _hub(db_url)
+    if path is not None:
+        numbered, source = file_numbers(path), f"file {path.name}"
+    else:
+        numbered = range_numbers(first or "", last or "", hub.card_policy())
+        source = f"range of {len(numbered)}"
+    row = import_batch(hub, batch, numbered, by, source)
+    click.echo(f"batch {row['name']}: {row['cards']} card(s) in stock at head office")
+
+
+@cards_stock.command("assign")
+@click.argument("batch")
+@click.option("--store", required=True, help="The store that receives the cards.")
+@click.option("--count", type=click.IntRange(1), default=None, help="How many (lowest numbers first) ...")
+@click.option("--all", "everything", is_flag=True, help="... or every card of the batch left at head office.")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who assigns them (audited).")
+@click.pass_obj
+def cards_stock_assign(db_url: str, batch: str, store: str, count: int | None, everything: bool, by: str) -> None:
+    """Send cards of BATCH from head office to a store; its tills receive them at their
+    next sync and issue them offline."""
+    from sync.hub.stock import assign
+
+    if (count is None) == (not everything):
+        raise click.UsageError("say how many: --count N or --all")
+    done = assign(_hub(db_url), batch, store, count, by)
+    click.echo(f"{done['cards']} card(s) of batch {done['batch']} assigned to store {done['store']} "
+               f"({done['first']} to {done['last']})")
+
+
+@cards_stock.command("counts")
+@click.option("--store", default=None, help="One store only.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def cards_stock_counts(db_url: str, store: str | None, as_json: bool) -> None:
+    """Cards in stock at head office and at each store, issued, lost, blocked, replaced,
+    and issued outside a store's stock; then the batches."""
+    from sync.hub.stock import COUNT_COLUMNS, batches, stock_counts
+
+    hub = _hub(db_url)
+    with hub.engine.connect() as conn:
+        rows = stock_counts(conn, store)
+        listed = batches(conn) if store is None else []
+    if as_json:
+        click.echo(json.dumps({"counts": rows, "batches": listed}, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{'where':<20}" + "".join(f"{c:>14}" for c in COUNT_COLUMNS))
+    for r in rows:
+        click.echo(f"{r['where']:<20}" + "".join(f"{r[c]:>14}" for c in COUNT_COLUMNS))
+    for b in listed:
+        click.echo(f"batch {b['name']}: {b['cards']} card(s) ({b['source']}), imported {b['imported_at']} by "
+                   f"{b['imported_by']}: {b['at_head_office']} at head office, {b['assigned']} assigned, "
+                   f"{b['issued']} issued")
+
+
+@cards.command("history")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def cards_history(db_url: str, number: str, as_json: bool) -> None:
+    """A card's whole story: imported, assigned, issued (where, by whom, to which
+    member), lost, blocked, replaced."""
+    from ledger.cardpolicy import CardPolicy
+    from ledger.errors import ValidationFailed
+    from sync.hub.stock import card_history
+
+    try:
+        number = CardPolicy(()).accept(number)  # a payment card is never looked up, only refused
+    except ValidationFailed as exc:
+        raise click.BadParameter(str(exc), param_hint="NUMBER") from None
+    hub = _hub(db_url)
+    with hub.engine.connect() as conn:
+        rows = card_history(conn, number)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        raise click.ClickException(f"the hub knows no card {number}")
+    for r in rows:
+        click.echo(f"{r['at']}  {r['event']:<28} {r['where']:<20} by {r['by'] or '-'}"
+                   + (f"  {r['detail']}" if r["detail"] else ""))
+
+
 @cli.group()
 def rules() -> None:
     """Publish the loyalty table to every terminal."""

@@ -46,6 +46,12 @@ class HubSection(_Section):
     sqlite:///hub.sqlite3. --db and $LOYALTY_HUB_DB win over it."""
 
 
+class CardsSection(_Section):
+    stock_required: bool = False
+    """The chain's choice: true lets a till issue (or replace with) only a pre-printed card of its store's stock
+    (`loyalty-hub cards stock assign`); false: any number in the card ranges, as before."""
+
+
 class MaxAges(_Section):
     """Minutes after what a message is about happened beyond which it is not sent
     (a receipt delivered the next morning is dropped)."""
@@ -339,6 +345,7 @@ GatewayConfig = Annotated[FileGateway | HttpGateway | KavenegarGateway | SmsIrGa
 
 class HubConfig(_Section):
     hub: HubSection = HubSection()
+    cards: CardsSection = CardsSection()
     messages: MessagesSection = MessagesSection()
     worker: WorkerSection = WorkerSection()
     triggers: TriggersSection = TriggersSection()

@@ -451,3 +451,48 @@ message_jobs = Table(
     Column("name", String(32), primary_key=True),
     Column("last_day", String(10), nullable=False),
 )
+
+# -- pre-printed card stock (sync/hub/stock.py) ---------------------------------------
+
+# A delivery of printed cards, as head office imported it (`loyalty-hub cards stock import`).
+card_batches = Table(
+    "card_batches", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("cards", Integer, nullable=False),
+    Column("source", String(200), nullable=False),  # the range or the file it came from
+    Column("imported_at", TIME, nullable=False),
+    Column("imported_by", String(64), nullable=False),
+)
+
+# Each printed card: at head office (in_stock), assigned to a store, or issued (the
+# hub received it from a terminal). `rev` is the directory's: a store's terminals
+# follow their stock with it (scope.py).
+card_stock = Table(
+    "card_stock", metadata,
+    Column("number", String(32), primary_key=True),
+    Column("batch", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # in_stock | assigned | issued
+    Column("store", String(64), nullable=True),
+    Column("assigned_at", TIME, nullable=True),
+    Column("assigned_by", String(64), nullable=True),
+    Column("issued_at", TIME, nullable=True),  # the hub's clock when the card arrived
+    Column("issued_terminal", String(64), nullable=True),
+    Column("rev", BigInteger, nullable=True),
+)
+Index("ix_card_stock_batch", card_stock.c.batch, card_stock.c.status, card_stock.c.number)
+Index("ix_card_stock_store", card_stock.c.store, card_stock.c.rev)
+
+# Cards a terminal issued that were not in its store's stock: recorded at ingest (the
+# card was already handed out: never refused), listed by `loyalty-hub verify` when the
+# chain required stock then.
+card_stock_outside = Table(
+    "card_stock_outside", metadata,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("number", String(32), nullable=False, index=True),
+    Column("terminal_code", String(64), nullable=False),
+    Column("store", String(64), nullable=False),
+    Column("member_id", String(36), nullable=True),
+    Column("why", String(16), nullable=False),  # not_in_stock | head_office | other_store
+    Column("required", Boolean, nullable=False),
+    Column("received_at", TIME, nullable=False),
+)

@@ -8,7 +8,8 @@ seen there, or looked up there):
   tier the last `tier` entry set, and bonus and offer uses at other terminals;
 - those members' directory rows (members and their cards);
 - every gift card's Rial elsewhere, and every gift card (bearer cards go anywhere);
-- the complete blocklist: every card lost, blocked or replaced anywhere.
+- the complete blocklist: every card lost, blocked or replaced anywhere;
+- the store's pre-printed cards (stock.py): assigned to it, or issued since.
 
 A card outside the scope is looked up at the hub when presented (`lookup`), which puts
 its member in the store's scope from then on. The sums are kept up to date at ingest
@@ -30,6 +31,7 @@ from sqlalchemy import Connection, func, select
 from sync.hub.db import dialect_insert
 from sync.hub.schema import (
     balances,
+    card_stock,
     cards,
     counters,
     entries,
@@ -41,7 +43,7 @@ from sync.hub.schema import (
     rule_uses,
     terminal_balances,
 )
-from sync.protocol import CARD_FIELDS, GIFT_FIELDS, MEMBER_FIELDS
+from sync.protocol import CARD_FIELDS, GIFT_FIELDS, MEMBER_FIELDS, STOCK_FIELDS
 
 SCAN_ENTRIES_MAX = 20_000  # entries after a terminal's cursor read in one answer (index only)
 SCOPE_ROWS_MAX = 5_000  # members (with their state) in one answer
@@ -165,7 +167,8 @@ def downstream(conn: Connection, terminal: str, store: str, cursor: int, rev: in
         changed_members = {r.member_id for r in scanned if r.member_id}
         changed_gifts = {r.gift_card_number for r in scanned if r.gift_card_number}
     top_rev = int(conn.execute(select(counters.c.value).where(counters.c.name == "rev")).scalar() or 0)
-    directory: dict[str, list[dict[str, Any]]] = {"members": [], "cards": [], "gift_cards": [], "blocklist": []}
+    directory: dict[str, list[dict[str, Any]]] = {"members": [], "cards": [], "gift_cards": [], "blocklist": [],
+                                                  "card_stock": []}
     new_rev = rev
     if top_rev > rev:
         new_rev = top_rev
@@ -187,6 +190,12 @@ def downstream(conn: Connection, terminal: str, store: str, cursor: int, rev: in
              "changed_at": r.status_changed_at, "reason": r.status_reason} for r in conn.execute(
                 select(cards).where(cards.c.rev > rev, cards.c.rev <= top_rev, cards.c.status.in_(BLOCKED))
                 .order_by(cards.c.rev).limit(SCOPE_ROWS_MAX))]
+        # the store's pre-printed cards (stock.py): assigned to it, or issued since
+        directory["card_stock"] = [
+            dict(zip(STOCK_FIELDS, r)) for r in conn.execute(
+                select(*(card_stock.c[f] for f in STOCK_FIELDS))
+                .where(card_stock.c.store == store, card_stock.c.rev > rev, card_stock.c.rev <= top_rev)
+                .order_by(card_stock.c.rev).limit(SCOPE_ROWS_MAX))]
         if any(len(rows) == SCOPE_ROWS_MAX for rows in directory.values()):
             # more than one answer holds: hand back the rev up to which every list is whole
             new_rev = _reached_rev(conn, rev, top_rev, store)
@@ -207,7 +216,9 @@ def _reached_rev(conn: Connection, rev: int, top_rev: int, store: str) -> int:
                                             cards.c.member_id.in_(scoped)),
                   select(gift_cards.c.rev).where(gift_cards.c.rev > rev, gift_cards.c.rev <= top_rev),
                   select(cards.c.rev).where(cards.c.rev > rev, cards.c.rev <= top_rev,
-                                            cards.c.status.in_(BLOCKED))):
+                                            cards.c.status.in_(BLOCKED)),
+                  select(card_stock.c.rev).where(card_stock.c.store == store, card_stock.c.rev > rev,
+                                                 card_stock.c.rev <= top_rev)):
         revs = list(conn.execute(query.order_by(query.selected_columns[0]).limit(SCOPE_ROWS_MAX)).scalars())
         if len(revs) == SCOPE_ROWS_MAX:
             ends.append(int(revs[-1]))

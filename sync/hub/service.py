@@ -51,6 +51,7 @@ from sync.hub.entitlement import (
 )
 from sync.protocol import CARD_FIELDS, ENTRY_FIELDS, GIFT_FIELDS, LINE_FIELDS, MEMBER_FIELDS, PROTOCOL, SALE_FIELDS
 from sync.hub.scope import add_scope, member_states, record_effects
+from sync.hub.stock import record_issue
 from sync.hub.scope import downstream as scoped_downstream
 from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
 from sync.hub.messages.events import record_events
@@ -354,6 +355,7 @@ class Hub:
         self.auth_clock = auth_clock  # epoch seconds that request timestamps are checked against
         self.metrics = Metrics()
         self.message_events = True  # [messages] enabled: the sync writes the rows messages are made from
+        self.card_stock_required = False  # [cards] stock_required: tills issue only their store's stock
 
     # -- terminals ----------------------------------------------------------------
 
@@ -638,7 +640,10 @@ class Hub:
                     policy = policy or self._card_policy(conn)
                     check_card_number(policy, row["number"], "a new card")
                     conn.execute(insert(cards).values(**row, rev=self._next_rev(conn)))
-                    audited("card.issue", row["number"], member_id=row["member_id"], status=row["status"])
+                    outside = record_issue(conn, row["number"], row["member_id"], terminal, store, at,
+                                           self.card_stock_required, self._next_rev)
+                    audited("card.issue", row["number"], member_id=row["member_id"], status=row["status"],
+                            stock=outside or "from_stock")
                 elif what == "status":
                     conn.execute(update(cards).where(cards.c.number == row["number"])
                                  .values(status=row["status"], replaced_by=row["replaced_by"],
@@ -787,6 +792,7 @@ class Hub:
                                                      **({"toml": toml} if toml is not None else {})},
             "last_seq": last_seq,
             "last_hash": last_hash,
+            "card_stock_required": self.card_stock_required,
             **({} if own is None else {"own_entries": [dict(zip(ENTRY_FIELDS, r)) for r in own]}),
             "hub_time": self.hub_time(),
             "protocol": protocol,

@@ -1,6 +1,7 @@
 """`loyalty-hub verify`: every terminal's chain (seq from 1 without gaps, prev_hash,
 entry_hash, and the terminal's last seq and hash), every balance recomputed from the
-entries, and every stored card number against the programme's card policy.
+entries, every stored card number against the programme's card policy, and no card
+issued outside its store's stock while the chain required stock.
 
 Read-only, in one snapshot (create_hub_engine(reader=True)), streaming: entries are
 read in order in batches of VERIFY_BATCH_ROWS (a server-side cursor on PostgreSQL),
@@ -125,6 +126,19 @@ def _check_cards(conn: Connection, policy: CardPolicy, report: VerifyReport) -> 
         report.card_numbers += 1
 
 
+def _check_stock(conn: Connection) -> None:
+    """Cards issued outside their store's stock while the chain required it (recorded at
+    ingest: the card was already in a member's hand, so it was taken, never refused)."""
+    from sync.hub.stock import outside_stock
+
+    rows, total = outside_stock(conn, required_only=True, limit=1)
+    if total:
+        r = rows[0]
+        raise BadRow(f"{total} card(s) were issued outside their store's stock while the chain required it; the "
+                     f"first: card {mask(r['number'])} at terminal {r['terminal_code']} (store {r['store']}), "
+                     f"received {r['received_at']} (loyalty-hub cards history NUMBER)")
+
+
 def verify_hub(engine: Engine, policy: CardPolicy) -> VerifyReport:
     """The report if everything checks; BadRow naming the first row that does not."""
     report = VerifyReport()
@@ -133,4 +147,5 @@ def verify_hub(engine: Engine, policy: CardPolicy) -> VerifyReport:
         _check_chains(conn, report)
         _check_balances(conn, report)
         _check_cards(conn, policy, report)
+        _check_stock(conn)
     return report

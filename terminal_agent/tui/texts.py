@@ -353,6 +353,10 @@ TEXTS: dict[str, dict[str, str]] = {
                                      "issue a new one at their store.",
                                "fa": "این عضو مربوط به فروشگاه دیگری است: کارتش را اینجا جایگزین یا مسدود کنید؛ "
                                      "کارت جدید را فروشگاه خودش صادر می‌کند."},
+    "err.card_not_in_stock": {"en": "This card is not in this store's stock of pre-printed cards: give the member a "
+                                    "card from the store's stock.",
+                              "fa": "این کارت جزو موجودی کارت‌های چاپ‌شده این فروشگاه نیست: از کارت‌های موجودی همین "
+                                    "فروشگاه به عضو بدهید."},
     "err.unknown_offline": {"en": "This card is not known at this store and the hub cannot be reached: enrol the "
                                   "member here, or try again later.",
                             "fa": "این کارت در این فروشگاه شناخته نیست و سرور مرکزی در دسترس نیست: عضو را اینجا "

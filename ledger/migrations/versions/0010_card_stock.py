@@ -2,7 +2,7 @@
 the chain issues cards only from it
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02
 """
 from alembic import op

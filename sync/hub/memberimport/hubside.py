@@ -121,8 +121,11 @@ def _hub_referrers(conn: Connection, mobiles: set[str]) -> dict[str, list[str]]:
     return out
 
 
-def _imported_before(conn: Connection, sha256: str) -> str | None:
-    row = conn.execute(select(audit.c.at, audit.c.actor).where(audit.c.action == ACTION,
+def _imported_before(conn: Connection, file_name: str, sha256: str) -> str | None:
+    """When and by whom this very file was imported, if it was (found by its name, which
+    the audit's target index holds, and its SHA-256)."""
+    row = conn.execute(select(audit.c.at, audit.c.actor).where(audit.c.target == file_name[:64],
+                                                               audit.c.action == ACTION,
                                                                audit.c.detail.contains(sha256))
                        .order_by(audit.c.id).limit(1)).first()
     return None if row is None else f"this file was imported before, at {row.at} by {row.actor}; "
@@ -160,7 +163,7 @@ def import_members(hub: Hub, path: Path, *, by: str, store: str | None = None, d
         held_mobiles = _held(conn, members.c.mobile, mobiles)
         held_cards = _held(conn, cards.c.number, [m.card for m in plan.members if m.card is not None])
         against_hub(plan, sheet.columns, held_mobiles, held_cards, _hub_referrers(conn, referrers_outside(plan)))
-        before = _imported_before(conn, digest) if plan.problems else None
+        before = _imported_before(conn, path.name, digest) if plan.problems else None
     report = ImportReport(path.name, digest, plan.rows, len(plan.members), plan.cards, plan.points,
                           plan.by_store(), sheet.columns.ignored, dry_run, problems=len(plan.problems))
     if plan.problems:

@@ -7,6 +7,7 @@ Excel date cell), or None for an empty cell.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ STORE_CHARS_MAX = 64  # the hub's stores.code
 EXCEL_DIGITS_MAX = 15  # Excel keeps a number to 15 significant digits: a longer card number typed as one is lost
 JALALI_YEAR_MAX = 1700  # a year below this is Jalali (as in the loyalty table's dates)
 AGE_YEARS_MAX = 130  # a birth date further back than this is a typing mistake
+JALALI_DAYS_CACHED = 65_536  # conversions kept: every day of 130 years fits
 
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _DATE = re.compile(r"^(\d{1,4})[/\-.](\d{1,2})[/\-.](\d{1,4})$")
@@ -110,7 +112,7 @@ def birth_date(cell: Any, today: date) -> str | None:
         a, b, c = (int(g) for g in m.groups())
         y, mo, d = (c, b, a) if a <= 31 and c >= 1000 else (a, b, c)  # 12/05/1370 as well as 1370/05/12
         try:
-            born = jdatetime.date(y, mo, d).togregorian() if y < JALALI_YEAR_MAX else date(y, mo, d)
+            born = _from_jalali(y, mo, d) if y < JALALI_YEAR_MAX else date(y, mo, d)
         except (ValueError, OverflowError):
             calendar, fa_calendar = ("Jalali", "شمسی") if y < JALALI_YEAR_MAX else ("Gregorian", "میلادی")
             raise CellProblem("bad_date", f"{text[:40]!r} is not a {calendar} calendar date",
@@ -122,6 +124,11 @@ def birth_date(cell: Any, today: date) -> str | None:
         raise CellProblem("old_date", f"the birth date {born.isoformat()} is more than {AGE_YEARS_MAX} years ago",
                           f"تاریخ تولد {_jalali(born)} بیش از {AGE_YEARS_MAX} سال پیش است")
     return born.isoformat()
+
+
+@functools.lru_cache(maxsize=JALALI_DAYS_CACHED)  # jdatetime costs more than the rest of a row; birthdays repeat
+def _from_jalali(y: int, m: int, d: int) -> date:
+    return jdatetime.date(y, m, d).togregorian()
 
 
 def _jalali(d: date) -> str:

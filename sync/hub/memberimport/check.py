@@ -9,7 +9,7 @@ error workbook, and fixes the file in one go.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -60,6 +60,9 @@ class Context:
     default_store: str | None
 
 
+Reader = tuple[str, int | None, Callable[[Any], Any]]  # a field, its column, its cell parser
+
+
 @dataclass
 class Plan:
     """The members the file makes, and every problem found so far."""
@@ -69,6 +72,7 @@ class Plan:
     rows: int = 0  # data rows read (empty rows not counted)
     by_mobile: dict[str, int] = field(default_factory=dict)  # mobile -> first row
     by_card: dict[str, int] = field(default_factory=dict)  # card -> first row
+    readers: tuple[Reader, ...] | None = None  # the file's cell parsers, made at its first row
 
     @property
     def cards(self) -> int:
@@ -89,36 +93,35 @@ def _header(columns: Columns, name: str) -> str:
     return columns.header.get(name) or LABELS[name][0]
 
 
+def readers(columns: Columns, ctx: Context) -> tuple[Reader, ...]:
+    """(field, its column or None, the cell's parser) for each field, made once per file."""
+    def referrer(raw: Any) -> str | None:
+        return None if cells.text_of(raw) is None else cells.mobile(raw, "referrer's mobile")
+
+    parsers: dict[str, Callable[[Any], Any]] = {
+        "name": cells.name, "mobile": cells.mobile,
+        "birth_date": lambda raw: cells.birth_date(raw, ctx.today),
+        "card": lambda raw: cells.card(raw, ctx.policy),
+        "tier": lambda raw: cells.tier(raw, ctx.tiers, ctx.default_tier),
+        "opening_balance": cells.points, "referrer": referrer,
+        "store": lambda raw: cells.store(raw, ctx.default_store, ctx.stores)}
+    return tuple((name, columns.index.get(name), parsers[name]) for name in FIELDS)
+
+
 def check_row(plan: Plan, number: int, values: tuple[Any, ...], columns: Columns, ctx: Context) -> None:
     """Check one data row and add its member (if it is whole) or its problems to the plan."""
-    def cell(name: str) -> Any:
-        i = columns.index.get(name)
-        return values[i] if i is not None and i < len(values) else None
-
     if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
         return  # an empty row (Excel keeps some below the data)
+    if plan.readers is None:
+        plan.readers = readers(columns, ctx)
     plan.rows += 1
     found: dict[str, Any] = {}
     bad = False
-    for name in FIELDS:
-        raw = cell(name)
+    width = len(values)
+    for name, i, parse in plan.readers:
+        raw = values[i] if i is not None and i < width else None
         try:
-            if name == "name":
-                found[name] = cells.name(raw)
-            elif name == "mobile":
-                found[name] = cells.mobile(raw)
-            elif name == "birth_date":
-                found[name] = cells.birth_date(raw, ctx.today)
-            elif name == "card":
-                found[name] = cells.card(raw, ctx.policy)
-            elif name == "tier":
-                found[name] = cells.tier(raw, ctx.tiers, ctx.default_tier)
-            elif name == "opening_balance":
-                found[name] = cells.points(raw)
-            elif name == "referrer":
-                found[name] = None if cells.text_of(raw) is None else cells.mobile(raw, "referrer's mobile")
-            else:
-                found[name] = cells.store(raw, ctx.default_store, ctx.stores)
+            found[name] = parse(raw)
         except CellProblem as p:
             bad = True
             plan.problems.append(Problem(number, _header(columns, name), cells.shown(name, raw), p.code, p.en, p.fa))

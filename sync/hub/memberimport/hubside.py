@@ -221,9 +221,13 @@ def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress:
                 bar.advance(len(chunk))
             if opening:
                 chain = lock_hub_chain(conn)
-                append_hub_entries(conn, [HubEntry(m.id, m.points, reason, RULE_ID, by) for m in opening], now, chain)
-                add_to_balances(conn, {m.id: m.points for m in opening})
-                bar.advance(len(opening))
+                for i in range(0, len(opening), INSERT_ROWS_CHUNK):  # in chunks: memory stays bounded
+                    chunk = opening[i:i + INSERT_ROWS_CHUNK]
+                    written = append_hub_entries(conn, [HubEntry(m.id, m.points, reason, RULE_ID, by)
+                                                        for m in chunk], now, chain)
+                    chain = (written[-1]["seq"], written[-1]["hash"])
+                    add_to_balances(conn, {m.id: m.points for m in chunk})
+                    bar.advance(len(chunk))
             by_store: dict[str, list[str]] = {}
             for m in new:
                 by_store.setdefault(m.store, []).append(m.id)

@@ -281,7 +281,8 @@ def test_bad_files_are_one_line_errors_without_a_traceback(hub_url: str, hub: Hu
                                          "--by", "hq", "--errors", str(tmp_path / "e.xlsx")])
     assert result.exit_code == 0, result.output
     assert "imported 1 new members" in result.output
-    assert "checking good.xlsx: 1 done" in result.output  # the progress summary line (not a terminal)
+    assert "checking good.xlsx: 1 done" in result.output  # the progress summary lines (not a terminal)
+    assert "importing: 1 done in " in result.output and ": 1 members, 0 cards, 0 opening points" in result.output
 
 
 # -- the cell parsers --------------------------------------------------------------
@@ -362,3 +363,26 @@ def test_points_and_cards_are_values_or_problems_and_a_card_problem_never_shows_
         digits = "".join(ch for ch in str(cell) if ch.isdigit())
         if len(digits) >= 13:
             assert digits not in p.en and digits not in p.fa
+
+
+@pytest.mark.parametrize("hub_url", ["sqlite"], indirect=True)
+def test_a_database_that_refuses_the_write_is_a_clear_refusal_and_nothing_is_written(
+        hub_url: str, hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from sync.hub import db
+
+    stores(hub, "S1")
+    path = workbook(tmp_path / "m.xlsx", EN, [["Sara", "09120000001", None, None, None, 10, None, None]])
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    impatient = Hub(db.create_hub_engine(hub_url))
+    other = sqlite3.connect(hub_url.removeprefix("sqlite:///"))
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the hub's database
+    try:
+        with pytest.raises(ImportRefused, match="database refused the import .*locked.*nothing was imported"):
+            import_members(impatient, path, by="hq", store="S1")
+    finally:
+        other.rollback()
+        other.close()
+        impatient.engine.dispose()
+    assert counts(hub)["members"] == 0

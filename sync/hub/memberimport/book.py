@@ -50,6 +50,11 @@ class Sheet:
         if size > FILE_BYTES_MAX:
             raise ImportRefused(f"{path}: {size:,} bytes is more than a members workbook holds "
                                 f"({FILE_BYTES_MAX // 2**20} MB at most); split it")
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ImportRefused(f"{path}: cannot be read: {exc.strerror}") from None
         if not zipfile.is_zipfile(path):
             raise ImportRefused(f"{path}: not an Excel workbook (.xlsx); save it from Excel or LibreOffice as "
                                 "\"Excel Workbook (.xlsx)\"")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.progress import NO_PROGRESS, Progress, progress_of
 from ledger.timefmt import format_utc
@@ -136,6 +136,18 @@ def import_members(hub: Hub, path: Path, *, by: str, store: str | None = None, d
     """Check the workbook at `path`; unless `dry_run`, import it whole. ImportRefused
     (the hub unchanged) if the file or any row is bad: the rows' problems are then in
     the error workbook (default: FILE.errors.xlsx beside it)."""
+    try:
+        return _import(hub, path, by, store, dry_run, errors_path, progress)
+    except IntegrityError:  # a card issued by a terminal meanwhile (its number is the key)
+        raise ImportRefused(f"{path.name}: a terminal issued one of its cards while it was checked; nothing was "
+                            "imported: run the import again to see which") from None
+    except DBAPIError as exc:  # the database itself (locked, gone, out of space): any transaction is undone
+        raise ImportRefused(f"{path.name}: the hub's database refused the import ({str(exc.orig)[:200]}); nothing "
+                            "was imported") from None
+
+
+def _import(hub: Hub, path: Path, by: str, store: str | None, dry_run: bool, errors_path: Path | None,
+            progress: ProgressFactory) -> ImportReport:
     by = _by(by)
     store = store.strip() if store else None
     errors_path = errors_path or default_errors_path(path)
@@ -196,50 +208,46 @@ def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress:
     with_card = [m for m in new if m.card is not None]
     opening = [m for m in new if m.points > 0]
     reason = f"opening balance (import {file_name})"
-    try:
-        with hub.engine.begin() as conn, progress_of(progress("importing"),
-                                                     len(new) + len(with_card) + len(opening)) as bar:
-            rev = _next_revs(conn, len(new) + len(with_card))
-            # a terminal may have enrolled one of these mobiles since the file was checked
-            if _held(conn, members.c.mobile, (m.mobile for m in new)):
-                raise ImportRefused(f"{file_name}: a terminal enrolled one of its mobiles while it was checked; "
-                                    "nothing was imported: run the import again to see which")
-            for i in range(0, len(new), INSERT_ROWS_CHUNK):
-                chunk = new[i:i + INSERT_ROWS_CHUNK]
-                conn.execute(insert(members), [
-                    {"id": m.id, "name": m.name, "mobile": m.mobile, "birth_date": m.birth_date,
-                     "referrer_id": m.referrer_id, "tier": m.tier, "segment": None, "enrolled_at": at,
-                     "enrolled_by": by, "store_code": m.store, "rev": rev + i + j} for j, m in enumerate(chunk)])
+    shown = progress_of(progress("importing"), len(new) + len(with_card) + len(opening))
+    with hub.engine.begin() as conn, shown as bar:
+        rev = _next_revs(conn, len(new) + len(with_card))
+        # a terminal may have enrolled one of these mobiles since the file was checked
+        if _held(conn, members.c.mobile, (m.mobile for m in new)):
+            raise ImportRefused(f"{file_name}: a terminal enrolled one of its mobiles while it was checked; "
+                                "nothing was imported: run the import again to see which")
+        for i in range(0, len(new), INSERT_ROWS_CHUNK):
+            chunk = new[i:i + INSERT_ROWS_CHUNK]
+            conn.execute(insert(members), [
+                {"id": m.id, "name": m.name, "mobile": m.mobile, "birth_date": m.birth_date,
+                 "referrer_id": m.referrer_id, "tier": m.tier, "segment": None, "enrolled_at": at,
+                 "enrolled_by": by, "store_code": m.store, "rev": rev + i + j} for j, m in enumerate(chunk)])
+            bar.advance(len(chunk))
+        rev += len(new)
+        for i in range(0, len(with_card), INSERT_ROWS_CHUNK):
+            chunk = with_card[i:i + INSERT_ROWS_CHUNK]
+            conn.execute(insert(cards), [
+                {"number": m.card, "member_id": m.id, "technology": CARD_TECHNOLOGY, "status": "active",
+                 "replaced_by": None, "issued_at": at, "issued_by": by, "status_changed_at": None,
+                 "status_reason": None, "rev": rev + i + j} for j, m in enumerate(chunk)])
+            bar.advance(len(chunk))
+        if opening:
+            chain = lock_hub_chain(conn)
+            for i in range(0, len(opening), INSERT_ROWS_CHUNK):  # in chunks: memory stays bounded
+                chunk = opening[i:i + INSERT_ROWS_CHUNK]
+                written = append_hub_entries(conn, [HubEntry(m.id, m.points, reason, RULE_ID, by)
+                                                    for m in chunk], now, chain)
+                chain = (written[-1]["seq"], written[-1]["hash"])
+                add_to_balances(conn, {m.id: m.points for m in chunk})
                 bar.advance(len(chunk))
-            rev += len(new)
-            for i in range(0, len(with_card), INSERT_ROWS_CHUNK):
-                chunk = with_card[i:i + INSERT_ROWS_CHUNK]
-                conn.execute(insert(cards), [
-                    {"number": m.card, "member_id": m.id, "technology": CARD_TECHNOLOGY, "status": "active",
-                     "replaced_by": None, "issued_at": at, "issued_by": by, "status_changed_at": None,
-                     "status_reason": None, "rev": rev + i + j} for j, m in enumerate(chunk)])
-                bar.advance(len(chunk))
-            if opening:
-                chain = lock_hub_chain(conn)
-                for i in range(0, len(opening), INSERT_ROWS_CHUNK):  # in chunks: memory stays bounded
-                    chunk = opening[i:i + INSERT_ROWS_CHUNK]
-                    written = append_hub_entries(conn, [HubEntry(m.id, m.points, reason, RULE_ID, by)
-                                                        for m in chunk], now, chain)
-                    chain = (written[-1]["seq"], written[-1]["hash"])
-                    add_to_balances(conn, {m.id: m.points for m in chunk})
-                    bar.advance(len(chunk))
-            by_store: dict[str, list[str]] = {}
-            for m in new:
-                by_store.setdefault(m.store, []).append(m.id)
-            for code, ids in sorted(by_store.items()):
-                add_scope(conn, code, ids, at)
-            record(conn, now, by, ACTION, file_name, file=file_name, sha256=digest, rows=plan.rows,
-                   members=len(new), cards=len(with_card), opening_points=plan.points, entries=len(opening),
-                   stores=plan.by_store())
-            bar.summary = f"{len(new):,} members, {len(with_card):,} cards, {plan.points:,} opening points"
-    except IntegrityError:  # a card issued by a terminal meanwhile (its number is the key)
-        raise ImportRefused(f"{file_name}: a terminal issued one of its cards while it was checked; nothing was "
-                            "imported: run the import again to see which") from None
+        by_store: dict[str, list[str]] = {}
+        for m in new:
+            by_store.setdefault(m.store, []).append(m.id)
+        for code, ids in sorted(by_store.items()):
+            add_scope(conn, code, ids, at)
+        record(conn, now, by, ACTION, file_name, file=file_name, sha256=digest, rows=plan.rows,
+               members=len(new), cards=len(with_card), opening_points=plan.points, entries=len(opening),
+               stores=plan.by_store())
+        shown.summary = f"{len(new):,} members, {len(with_card):,} cards, {plan.points:,} opening points"
     return len(opening)
 
 

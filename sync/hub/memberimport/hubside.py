@@ -61,8 +61,6 @@ class ImportReport:
     ignored_columns: tuple[str, ...]
     dry_run: bool
     entries: int = 0  # opening balance entries written
-    problems: int = 0
-    errors_path: Path | None = None
     member_ids: list[str] = field(default_factory=list)
 
 
@@ -177,7 +175,7 @@ def _import(hub: Hub, path: Path, by: str, store: str | None, dry_run: bool, err
         against_hub(plan, sheet.columns, held_mobiles, held_cards, _hub_referrers(conn, referrers_outside(plan)))
         before = _imported_before(conn, path.name, digest) if plan.problems else None
     report = ImportReport(path.name, digest, plan.rows, len(plan.members), plan.cards, plan.points,
-                          plan.by_store(), sheet.columns.ignored, dry_run, problems=len(plan.problems))
+                          plan.by_store(), sheet.columns.ignored, dry_run)
     if plan.problems:
         write_errors(errors_path, plan.problems, path)
         bad_rows = len({p.row for p in plan.problems})

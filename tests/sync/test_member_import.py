@@ -257,6 +257,11 @@ def test_bad_files_are_one_line_errors_without_a_traceback(hub_url: str, hub: Hu
     header_only = workbook(tmp_path / "header.xlsx", ["name", "mobile"], [])
     big = workbook(tmp_path / "big.xlsx", ["name", "mobile"], [[f"M{i}", f"0912{i:07d}"] for i in range(6)])
     good = workbook(tmp_path / "good.xlsx", ["name", "mobile"], [["Sara", "09120000001"]])
+    damaged = tmp_path / "damaged.xlsx"  # the sheet's XML cut in the middle
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data[:len(data) // 2] if item.filename.startswith("xl/worksheets/") else data)
     monkeypatch.setattr(book, "IMPORT_ROWS_MAX", 5)
     runner = CliRunner()
     for args, said in [
@@ -268,6 +273,7 @@ def test_bad_files_are_one_line_errors_without_a_traceback(hub_url: str, hub: Hu
         ([str(twice)], "two columns are the mobile"),
         ([str(header_only)], "no members below the header"),
         ([str(big)], "more than 5 rows"),
+        ([str(damaged)], "the workbook is damaged"),
         ([str(good), "--store", "S9"], "--store S9: the hub has no such store"),
         ([str(good)], "1 of 1 rows have problems"),
     ]:

@@ -24,6 +24,9 @@ ERRORS_LISTED_MAX = 100_000  # problems written to the error workbook (the count
 FILE_BYTES_MAX = 512 * 1024 * 1024  # an .xlsx this large is no members list
 HASH_CHUNK_BYTES = 1 << 20
 
+# what openpyxl raises on a damaged workbook (an XML ParseError is a SyntaxError)
+_DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, SyntaxError, EOFError)
+
 ERROR_HEADERS = ("Row / ردیف", "Column / ستون", "Value / مقدار", "Code / کد", "Reason", "دلیل")
 
 
@@ -63,14 +66,18 @@ class Sheet:
 
         try:
             self.book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        except (InvalidFileException, *_DAMAGED) as exc:
             raise ImportRefused(f"{path}: not a readable Excel workbook (.xlsx): {type(exc).__name__}") from None
         try:
             if not self.book.worksheets:
                 raise ImportRefused(f"{path}: the workbook has no sheet")
             self.sheet = self.book.worksheets[0]
             self._rows = self.sheet.iter_rows(values_only=True)
-            header = next(self._rows, None)
+            try:
+                header = next(self._rows, None)
+            except _DAMAGED as exc:
+                raise ImportRefused(f"{path}: its first row cannot be read ({type(exc).__name__}); the workbook is "
+                                    "damaged: save it again from Excel") from None
             if header is None or all(c is None for c in header):
                 raise ImportRefused(f"{path}: the first sheet is empty; its first row names the columns "
                                     "(name / نام, mobile / موبایل, ...)")
@@ -100,7 +107,7 @@ class Sheet:
                     raise ImportRefused(f"{self.path}: more than {IMPORT_ROWS_MAX:,} rows (IMPORT_ROWS_MAX); split "
                                         "the file and import each part")
                 yield number, values
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:  # a damaged sheet, found while reading
+        except _DAMAGED as exc:  # a damaged sheet, found while reading
             raise ImportRefused(f"{self.path}: row {number + 1} cannot be read ({type(exc).__name__}); the workbook "
                                 "is damaged: save it again from Excel") from None
 

@@ -392,3 +392,11 @@ def test_a_database_that_refuses_the_write_is_a_clear_refusal_and_nothing_is_wri
         other.close()
         impatient.engine.dispose()
     assert counts(hub)["members"] == 0
+
+
+def test_headers_are_found_however_they_are_typed() -> None:
+    from sync.hub.memberimport.columns import read_header
+
+    cols = read_header(["  نام و نام خانوادگی ", "موبايل", "تاريخ\u200cتولد", None, "Opening_Balance", "ردیف"])
+    assert cols.index == {"name": 0, "mobile": 1, "birth_date": 2, "opening_balance": 4}
+    assert cols.header["mobile"] == "موبايل" and cols.ignored == ("ردیف",)

@@ -400,3 +400,33 @@ def test_headers_are_found_however_they_are_typed() -> None:
     cols = read_header(["  نام و نام خانوادگی ", "موبايل", "تاريخ\u200cتولد", None, "Opening_Balance", "ردیف"])
     assert cols.index == {"name": 0, "mobile": 1, "birth_date": 2, "opening_balance": 4}
     assert cols.header["mobile"] == "موبايل" and cols.ignored == ("ردیف",)
+
+
+@pytest.mark.parametrize("what", ["mobile", "card"])
+def test_a_terminal_enrolling_the_same_member_while_the_file_is_checked_undoes_the_whole_import(
+        hub: Hub, terminals: Any, tmp_path: Path, what: str) -> None:
+    from ledger.progress import NO_PROGRESS
+
+    till = terminals("T1")  # store S1
+    path = workbook(tmp_path / "m.xlsx", EN, [["A", "09120000001", None, "6395000000000001", None, 10, None, None],
+                                              ["B", "09120000002", None, None, None, 20, None, None]])
+
+    def meanwhile(label: str) -> Any:
+        if label == "importing":  # checked, not yet written: the till enrols and syncs now
+            m = till.ledger.enrol_member(name="Till", mobile="09120000001" if what == "mobile" else "09350000009",
+                                         actor="mgr")
+            if what == "card":
+                till.ledger.issue_card(member_id=m.id, number="6395000000000001", technology="magstripe",
+                                       actor="mgr")
+            till.client.sync_once()
+        return NO_PROGRESS
+
+    before = counts(hub)
+    with pytest.raises(ImportRefused, match=f"a terminal (enrolled|issued) one of its {what}s while it was checked; "
+                                            "nothing was imported"):
+        import_members(hub, path, by="hq", store="S1", progress=meanwhile)
+    after = counts(hub)
+    assert after["members"] == before["members"] + 1  # the till's member only
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(entries).where(entries.c.terminal_code == HUB_TERMINAL)
+                            ).scalar_one() == 0

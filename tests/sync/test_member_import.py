@@ -28,7 +28,17 @@ from sync.hub import cli as hub_cli
 from sync.hub.memberimport import book, cells
 from sync.hub.memberimport.cells import CellProblem
 from sync.hub.memberimport.hubside import import_members
-from sync.hub.schema import HUB_TERMINAL, audit, balances, cards, entries, member_stores, members
+from sync.hub.schema import (
+    HUB_TERMINAL,
+    audit,
+    balances,
+    cards,
+    entries,
+    member_stores,
+    members,
+    terminal_balances,
+    terminals,
+)
 from sync.hub.service import Hub
 from sync.hub.verify import verify_hub
 from tests.conftest import Clock
@@ -103,6 +113,10 @@ def test_persian_headers_and_every_common_form_import_members_cards_and_opening_
             "6395000000000001": sara.id, "6395000000000003": got["09120000003"].id}
         assert dict(conn.execute(select(balances.c.member_id, balances.c.points)).all()) == {
             sara.id: 1250, got["09120000002"].id: 300}
+        # the hub's part of each balance (what other terminals are told is "elsewhere")
+        assert set(conn.execute(select(terminal_balances)).all()) == {
+            (sara.id, HUB_TERMINAL, 1250), (got["09120000002"].id, HUB_TERMINAL, 300)}
+        assert conn.execute(select(terminals.c.last_seq).where(terminals.c.id == HUB_TERMINAL)).scalar_one() == 2
         opening = conn.execute(select(entries).order_by(entries.c.seq)).all()
         assert [(e.terminal_code, e.kind, e.points, e.actor, e.reason) for e in opening] == [
             (HUB_TERMINAL, "adjust", 1250, "head office", "opening balance (import members.xlsx)"),

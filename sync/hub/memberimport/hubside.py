@@ -20,7 +20,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,27 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ledger.progress import NO_PROGRESS, Progress, progress_of
 from ledger.timefmt import format_utc
 from sync.errors import ImportRefused
-from sync.hub.hubchain import HubEntry, append_hub_entries, lock_hub_chain
+from sync.hub.hubchain import HubEntry, chain_entries, lock_hub_chain
 from sync.hub.memberimport.book import Sheet, default_errors_path, sha256_of, write_errors
 from sync.hub.memberimport.cells import fold
 from sync.hub.memberimport.check import Context, Plan, against_hub, check_row, referrers_outside
-from sync.hub.schema import audit, cards, counters, member_stores, members, rulesets, stores
-from sync.hub.service import PERSON_CHARS_MAX, Hub, add_to_balances, record, store_day
+from sync.hub.ordering import hold_ingest_order
+from sync.hub.schema import (
+    HUB_TERMINAL,
+    audit,
+    balances,
+    cards,
+    counters,
+    entries,
+    member_stores,
+    members,
+    rulesets,
+    stores,
+    terminal_balances,
+    terminals,
+)
+from sync.hub.service import PERSON_CHARS_MAX, Hub, record, store_day
+from sync.protocol import ENTRY_FIELDS
 
 QUERY_KEYS_MAX = 5_000  # keys in one IN (...) lookup of what the hub holds
 INSERT_ROWS_CHUNK = 5_000  # rows of one INSERT round (progress advances between them)
@@ -203,6 +218,7 @@ MEMBER_COLUMNS = ("id", "name", "mobile", "birth_date", "referrer_id", "tier", "
 CARD_COLUMNS = ("number", "member_id", "technology", "status", "replaced_by", "issued_at", "issued_by",
                 "status_changed_at", "status_reason", "rev")
 SCOPE_COLUMNS = ("member_id", "store", "since")  # the home store's scope (scope.add_scope), for new members
+ENTRY_COLUMNS = (*ENTRY_FIELDS, "received_at")
 
 
 def _insert_rows(conn: Connection, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -223,6 +239,22 @@ def _insert_rows(conn: Connection, table: Any, columns: tuple[str, ...], rows: l
                 copy.write_row(row)
     except psycopg.errors.IntegrityError as exc:
         raise IntegrityError(f"COPY {table.name}", None, exc) from None
+
+
+def _append_opening(conn: Connection, chain: tuple[int, str], items: list[HubEntry], now: datetime) -> tuple[int, str]:
+    """Opening balances as entries of the hub's chain: the rows hubchain.append_hub_entries
+    writes (hubchain.chain_entries makes them), and their sums (scope.record_effects:
+    the hub's part of each balance), written as new rows in bulk, since every member
+    here is new: no balance or part exists to add to, and one entry is within
+    BALANCE_POINTS_MAX. The chain's (last seq, last hash) after them; the caller holds
+    the chain and ingest locks and updates the hub's terminal row."""
+    at = format_utc(now)
+    rows = chain_entries(chain[0], chain[1], items, now)
+    _insert_rows(conn, entries, ENTRY_COLUMNS, [tuple(r[f] for f in ENTRY_FIELDS) + (at,) for r in rows])
+    _insert_rows(conn, balances, ("member_id", "points"), [(r["member_id"], r["points"]) for r in rows])
+    _insert_rows(conn, terminal_balances, ("member_id", "terminal_code", "points"),
+                 [(r["member_id"], HUB_TERMINAL, r["points"]) for r in rows])
+    return rows[-1]["seq"], rows[-1]["hash"]
 
 
 def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress: ProgressFactory) -> int:
@@ -255,13 +287,14 @@ def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress:
             bar.advance(len(chunk))
         if opening:
             chain = lock_hub_chain(conn)
+            hold_ingest_order(conn)
             for i in range(0, len(opening), INSERT_ROWS_CHUNK):  # in chunks: memory stays bounded
                 chunk = opening[i:i + INSERT_ROWS_CHUNK]
-                written = append_hub_entries(conn, [HubEntry(m.id, m.points, reason, RULE_ID, by)
-                                                    for m in chunk], now, chain)
-                chain = (written[-1]["seq"], written[-1]["hash"])
-                add_to_balances(conn, {m.id: m.points for m in chunk})
+                chain = _append_opening(conn, chain, [HubEntry(m.id, m.points, reason, RULE_ID, by) for m in chunk],
+                                        now)
                 bar.advance(len(chunk))
+            conn.execute(update(terminals).where(terminals.c.id == HUB_TERMINAL)
+                         .values(last_seq=chain[0], last_hash=chain[1], last_seen_at=at))
         record(conn, now, by, ACTION, file_name, file=file_name, sha256=digest, rows=plan.rows,
                members=len(new), cards=len(with_card), opening_points=plan.points, entries=len(opening),
                stores=plan.by_store())

@@ -12,7 +12,7 @@ chain, only to the hub.
 
 Lock order (ordering.py): the `counters` row (all the revs at once), the hub's
 chain, the ingest lock, then balances. Terminals' syncs that write directory rows or
-entries wait for the commit; a 100,000-member file commits in seconds.
+entries wait for the commit (about 20 s for 100,000 members on a 2-core machine).
 """
 
 from __future__ import annotations

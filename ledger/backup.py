@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ledger.db import create_ledger_engine, has_schema
 from ledger.errors import BackupError
+from ledger.progress import NO_PROGRESS, Progress
 from ledger.verify import verify
 
 BACKUP_PREFIX = "ledger-"
@@ -63,15 +64,24 @@ def _check_file(path: Path) -> int:
     return report.entries_checked
 
 
-def _copy(src_path: Path, dst_path: Path, src_uri: bool = False) -> None:
+def _copy(src_path: Path, dst_path: Path, src_uri: bool = False, progress: Progress = NO_PROGRESS) -> None:
     """A consistent copy in one self-contained file: the copy is switched out of WAL
-    mode, so checking it later leaves no -wal or -shm file beside it."""
+    mode, so checking it later leaves no -wal or -shm file beside it. progress: told
+    the pages copied, step by step."""
+    copied = 0
+
+    def step(status: int, remaining: int, total: int) -> None:
+        nonlocal copied
+        progress.set_total(total)
+        progress.advance(max(0, total - remaining - copied))
+        copied = max(copied, total - remaining)
+
     src = sqlite3.connect(f"file:{src_path}?mode=ro" if src_uri else str(src_path), uri=src_uri)
     try:
         dst = sqlite3.connect(str(dst_path))
         try:
             os.chmod(dst_path, BACKUP_FILE_MODE)
-            src.backup(dst, pages=BACKUP_PAGES_PER_STEP)
+            src.backup(dst, pages=BACKUP_PAGES_PER_STEP, progress=step)
             dst.execute("PRAGMA journal_mode = DELETE")
         finally:
             dst.close()
@@ -79,8 +89,10 @@ def _copy(src_path: Path, dst_path: Path, src_uri: bool = False) -> None:
         src.close()
 
 
-def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime | None = None) -> BackupInfo:
-    """Copy the live ledger into backup_dir, check the copy, then drop the oldest beyond `keep`."""
+def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime | None = None,
+               progress: Progress = NO_PROGRESS) -> BackupInfo:
+    """Copy the live ledger into backup_dir, check the copy, then drop the oldest beyond
+    `keep`. progress: the copy's pages (a started Progress; the caller finishes it)."""
     if not ledger_path.exists():
         raise BackupError(f"ledger file {ledger_path} does not exist; nothing to back up")
     at = at or datetime.now(timezone.utc)
@@ -94,7 +106,7 @@ def backup_now(ledger_path: Path, backup_dir: Path, keep: int, *, at: datetime |
     final = backup_dir / f"{BACKUP_PREFIX}{number:06d}-{at:%Y%m%dT%H%M%S%fZ}{BACKUP_SUFFIX}"
     tmp = final.with_suffix(".partial")
     try:
-        _copy(ledger_path, tmp)
+        _copy(ledger_path, tmp, progress=progress)
         entries = _check_file(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -32,6 +32,7 @@ from sqlalchemy import Connection
 from ledger import hubsync
 from ledger.rows import PROTOCOL
 from ledger.db import Raw
+from ledger.progress import NO_PROGRESS, Progress
 from ledger.service import Ledger
 from ledger.timefmt import format_utc, parse_utc
 from sync import signing
@@ -429,7 +430,12 @@ class SyncClient:
                     "after them", taken, renumbered)
         return True
 
-    def sync_once(self, recovering: bool = False) -> SyncReport:
+    def unsent_entries(self) -> int:
+        """Entries waiting in the outbox (what `sync_once` reports progress in)."""
+        with self.ledger.read() as conn:
+            return int(Raw(conn).scalar("SELECT count(*) FROM outbox WHERE kind = 'entry'"))
+
+    def sync_once(self, recovering: bool = False, progress: Progress = NO_PROGRESS) -> SyncReport:
         """Send everything pending and take everything new, in batches.
 
         A backlog of full batches is pipelined on two worker threads, with requests
@@ -437,7 +443,7 @@ class SyncClient:
         rows of N+1 are read, and N+1 goes out as soon as N is answered, while N's
         answer is applied. Answers are applied strictly in order; if applying one
         fails, nothing after it is applied (what the hub took meanwhile is acknowledged
-        again on the resend, counted once)."""
+        again on the resend, counted once). progress: told the entries the hub acknowledges."""
         report = SyncReport()
         hub_last_seq: Any = None  # what the last answer says the hub holds of this terminal
         pool: ThreadPoolExecutor | None = None
@@ -464,6 +470,7 @@ class SyncClient:
                         sending = None
                     raise
                 report.sent += len(answer.get("acked") or [])
+                progress.advance(len(answer.get("acked") or []))
                 report.requests += 1
                 hub_last_seq = answer.get("last_seq")
                 if after is not None:
@@ -478,7 +485,7 @@ class SyncClient:
                 pool.shutdown(wait=True)
                 pool = None
             if exc.problem == "sequence_gap" and not recovering and self._recover(exc.fields.get("last_seq")):
-                return self.sync_once(recovering=True)
+                return self.sync_once(recovering=True, progress=progress)
             self._failed(str(exc))
             raise
         except HubUnreachable as exc:
@@ -490,7 +497,7 @@ class SyncClient:
         # a restore with nothing sent since meets no sequence_gap: every answer says what
         # the hub holds of this terminal, and more than this ledger has means the same
         if not recovering and self._recover(hub_last_seq):
-            return self.sync_once(recovering=True)
+            return self.sync_once(recovering=True, progress=progress)
         with self.ledger.read() as conn:
             report.backlog = int(Raw(conn).scalar("SELECT count(*) FROM outbox"))
         return report

@@ -4,7 +4,8 @@
     ├── HubUnreachable     the hub did not answer (network, TLS, timeout); retried with backoff
     ├── HubRefused         the hub answered with a refusal (auth, enrolment, a bad batch)
     ├── NotEnrolled        this terminal has no hub credentials yet (`loyalty-agent enroll`)
-    └── HubError           the hub's own problems (config, database, an unknown terminal)
+    ├── HubError           the hub's own problems (config, database, an unknown terminal)
+    └── ImportRefused      a members workbook the hub will not import (nothing was written)
 """
 
 from __future__ import annotations
@@ -38,3 +39,14 @@ class NotEnrolled(SyncError):
 
 class HubError(SyncError):
     code = "hub_error"
+
+
+class ImportRefused(SyncError):
+    """`loyalty-hub members import`: the file, or rows of it, cannot be imported; the
+    hub is unchanged. errors_path: the error workbook listing each bad row, if written."""
+
+    code = "import_refused"
+
+    def __init__(self, message: str, errors_path: object = None) -> None:
+        super().__init__(message)
+        self.errors_path = errors_path

@@ -445,6 +445,10 @@ from sync.hub.messages.cli import campaign, messages  # noqa: E402  (they add th
 cli.add_command(messages)
 cli.add_command(campaign)
 
+from sync.hub.memberimport.cli import members  # noqa: E402
+
+cli.add_command(members)
+
 
 def main(argv: list[str] | None = None) -> None:
     import os

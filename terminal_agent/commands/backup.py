@@ -20,8 +20,11 @@ def group() -> None:
 @pass_ctx
 def now(actx: AgentContext) -> None:
     """Take a checked online backup into the backup folder now (safe while the agent runs)."""
+    from ledger.progress import progress_for, progress_of
+
     cfg = actx.config
-    info = backups.backup_now(cfg.ledger_path, cfg.backup_dir, cfg.backup.keep)
+    with progress_of(progress_for("backup (pages)")) as bar:
+        info = backups.backup_now(cfg.ledger_path, cfg.backup_dir, cfg.backup.keep, progress=bar)
     click.echo(f"backup written: {info.path} ({info.size_bytes} bytes, {info.entries} entries, verified)")
 
 

@@ -87,9 +87,14 @@ def status(actx: AgentContext, as_json: bool) -> None:
 @pass_ctx
 def now(actx: AgentContext) -> None:
     """Send everything pending and take what other branches did, now."""
+    from ledger.progress import progress_for, progress_of
+
     client = open_client(actx)
     try:
-        report = client.sync_once()
+        backlog = client.unsent_entries()
+        # a bar only for a backlog of more than one batch: a routine sync is one line
+        with progress_of(progress_for("sending entries", quiet=backlog <= client.batch_size), backlog) as bar:
+            report = client.sync_once(progress=bar)
     finally:
         client.ledger.close()
         client.close()

@@ -73,6 +73,7 @@ VISITOR_SHARE = 0.10  # sales to a member of another store (looked up at the hub
 BLOCKED_PER_MEMBER_DAY = 0.0001  # cards reported lost or blocked a day: 1,000 a day at 10 million members
 ENROLMENTS_PER_STORE_DAY = 3
 POLL_SALE_CHANCE = 0.25  # a poll carrying a sale: about twice the day's average (333 / 2,880), a busy hour
+NEW_CARDS_FROM = 10**9  # numbers of cards issued during the day, above every seeded one
 CONCURRENCY = 32  # requests in flight from the load generator in the day phase
 LINES = [("SKU1", "Rice 10kg", "grocery", 1, 2_450_000), ("SKU2", "Tea 500g", "grocery", 2, 480_000),
          ("SKU3", "Oil 1.5l", "grocery", 1, 1_150_000), ("SKU4", "Soap", "home", 3, 95_000),
@@ -137,7 +138,11 @@ class Chain:
         self.tpl = tpl
         self.ruleset_hash = ruleset_hash
         self.clock = datetime.now(timezone.utc)
-        self.next_member = 0
+        self.cards_issued = 0
+
+    def new_card(self) -> int:
+        self.cards_issued += 1
+        return self.cards_issued
 
     def now(self) -> str:
         self.clock += timedelta(microseconds=1)
@@ -293,12 +298,14 @@ async def day(base: str, chain: Chain, terms: list[Term], args: argparse.Namespa
                         members.append({**dict.fromkeys(MEMBER_FIELDS), "id": mid, "name": "New member",
                                         "mobile": f"0935{rng.randrange(10**7):07d}", "tier": "bronze",
                                         "enrolled_at": at, "enrolled_by": "cashier", "store_code": term.store})
-                        cards.append({**dict.fromkeys(CARD_FIELDS), "number": f"63959{rng.randrange(10**11):011d}",
+                        cards.append({**dict.fromkeys(CARD_FIELDS),
+                                      "number": card_number(NEW_CARDS_FROM + chain.new_card()),
                                       "member_id": mid, "technology": "magstripe", "status": "active",
                                       "issued_at": at, "issued_by": "cashier"})
                     await sync(http, chain, term, entries, sales, members, cards)
 
             await asyncio.gather(*(one(i, t) for i, t in enumerate(terms)))
+            print(f"  round {round_ + 1}/{args.rounds}: {time.perf_counter() - t_start:.0f} s", file=sys.stderr)
     return time.perf_counter() - t_start
 
 

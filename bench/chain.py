@@ -325,6 +325,21 @@ async def empty_answer_bytes(base: str, chain: Chain, term: Term) -> int:
 
 # -- (b): polling ----------------------------------------------------------------------
 
+async def catch_up(base: str, chain: Chain, terms: list[Term]) -> None:
+    """Every terminal syncs once, taking what the others did after its last sync of the
+    day: those bytes are the day's too (counted), and the polls measured after are the
+    steady state, not each terminal's catch-up (a terminal polling every 30 s is never
+    more than 30 s behind)."""
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as http:
+        async def one(term: Term) -> None:
+            async with gate:
+                await sync(http, chain, term, [], [])
+
+        await asyncio.gather(*(one(t) for t in terms))
+
+
 async def poll(base: str, chain: Chain, terms: list[Term], rate: float, seconds: float,
                health: bool = False) -> dict[str, float]:
     """Open loop: terminal i syncs every len(terms) / rate seconds, at its own offset;
@@ -489,6 +504,7 @@ def main() -> None:
         pg_p50, pg_p99 = pg_floor(args.pg)
         # (a) the day
         day_s = asyncio.run(day(base, chain, terms, args))
+        asyncio.run(catch_up(base, chain, terms))
         empty = asyncio.run(empty_answer_bytes(base, chain, terms[0]))
         down = [t.down for t in terms]
         chain_wide = [t.parts.get("blocklist", 0) + t.parts.get("gift_cards", 0) for t in terms]

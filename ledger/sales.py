@@ -19,6 +19,7 @@ from ledger import limits
 from ledger.errors import (
     IdempotencyConflict,
     InsufficientPoints,
+    IntegrityFailure,
     RefundElsewhere,
     RefundExceedsSale,
     SaleArchived,
@@ -28,7 +29,7 @@ from ledger.errors import (
 from ledger.planning import Plan, build_snapshot, plan_sale
 from ledger.rules import point_value_at
 from ledger.schema import entries, members, sale_lines, sales
-from ledger.snapshots import lifetime_spend
+from ledger.snapshots import snapshot_and_lifetime
 from ledger.timefmt import format_utc
 from ledger.types import (
     RefundRequest,
@@ -52,7 +53,9 @@ SETTLED_IN_CASH = "spent-points-deducted"  # points 0, amount: the Rial kept fro
 # an archived sale's key is kept (ledger.archive) with no result: refused, never posted twice
 _REPLAY_SQL = ("SELECT kind, request_hash, result_json, created_at FROM sales WHERE idempotency_key = ? "
                "UNION ALL SELECT kind, request_hash, NULL, created_at FROM archived_sales WHERE idempotency_key = ?")
-_MEMBER_SQL = "SELECT id, tier, segment, birth_date, referrer_id FROM members WHERE id = ?"
+# a sale's member with their points: one statement (the snapshot would read the balance again)
+_MEMBER_BALANCE_SQL = ("SELECT m.id, m.tier, m.segment, m.birth_date, m.referrer_id, b.points FROM members m "
+                       "JOIN balances b ON b.member_id = m.id WHERE m.id = ?")
 _BALANCE_SQL = "SELECT points FROM balances WHERE member_id = ?"
 _SALE_COLUMNS = ("id", "idempotency_key", "request_hash", "kind", "terminal_code", "member_id", "card_number",
                  "receipt_ref", "amount", "ruleset_hash", "created_at", "actor", "result_json")
@@ -70,11 +73,6 @@ class MemberRow(NamedTuple):
     segment: str | None
     birth_date: date | None
     referrer_id: str | None
-
-
-def _member_row(conn: Connection, member_id: str) -> MemberRow:
-    mid, tier, segment, born, referrer = Raw(conn).one(_MEMBER_SQL, (member_id,))
-    return MemberRow(mid, tier, segment, date.fromisoformat(born) if born else None, referrer)
 
 
 def _replay(conn: Connection, key: str, kind: str, body_hash: str) -> dict[str, Any] | None:
@@ -126,10 +124,14 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
         if replayed is not None:
             return SaleResult.from_json(replayed, replayed=True)
         card = ledger._usable_card(conn, req.card_number)
-        member = _member_row(conn, card.member_id)
-        limits.check("the member's purchases over their life", lifetime_spend(conn, member.id) + req.amount,
+        row = Raw(conn).one_or_none(_MEMBER_BALANCE_SQL, (card.member_id,))
+        if row is None:  # no balance row: as the snapshot's own read would, refuse
+            raise IntegrityFailure(f"member {card.member_id} has no balance row")
+        mid, tier_now, segment, born, referrer, points_now = row
+        member = MemberRow(mid, tier_now, segment, date.fromisoformat(born) if born else None, referrer)
+        snapshot, lifetime = snapshot_and_lifetime(conn, member, at, ledger.ruleset, int(points_now))
+        limits.check("the member's purchases over their life", lifetime + req.amount,
                      limits.MEMBER_SPEND_RIAL_MAX, "Rial")
-        snapshot = build_snapshot(conn, member, at, ledger.ruleset)
         # a sale that redeems nothing always goes through, whatever the balance (a debt
         # from a refund or from two offline branches is paid by what it earns: invariant 13)
         if req.redeem_points and req.redeem_points > snapshot.balance:
@@ -162,7 +164,9 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
                                 member_id=member.referrer_id, sale_id=sale_id, receipt_ref=req.receipt_ref,
                                 rule_id=plan.referrer_rule_id, reason="referral"))
         append_entries(conn, ledger.terminal, new, actor=req.actor, ruleset_hash=plan.ruleset_hash, at=at)
-        balance = int(Raw(conn).scalar(_BALANCE_SQL, (member.id,)))
+        # the balance read by the snapshot in this transaction, moved by exactly these entries
+        balance = snapshot.balance + sum(e.points for e in new if e.member_id == member.id)
+        at_text = format_utc(at)
         result = SaleResult(
             sale_id=sale_id,
             member_id=member.id,
@@ -174,14 +178,14 @@ def post_sale(ledger: "Ledger", req: SaleRequest) -> SaleResult:
             balance=balance,
             tier=tier,
             awards=plan.awards,
-            created_at=format_utc(at),
+            created_at=at_text,
             discount_rial=plan.discount_rial,
             debt_points=max(0, -balance),
         )
         raw = Raw(conn)
         raw.run(_INSERT_SALE_SQL, (
             sale_id, req.idempotency_key, body_hash, "sale", ledger.terminal, member.id, card.number,
-            req.receipt_ref, req.amount, plan.ruleset_hash, format_utc(at), req.actor,
+            req.receipt_ref, req.amount, plan.ruleset_hash, at_text, req.actor,
             json.dumps(result.to_json(), ensure_ascii=False)))
         raw.many(_INSERT_LINE_SQL, [
             (sale_id, no, line.sku, line.name, line.category, line.quantity, line.unit_price)

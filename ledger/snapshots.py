@@ -28,7 +28,8 @@ SELECT count(CASE WHEN kind = 'sale' THEN 1 END),
        min(CASE WHEN kind = 'sale' THEN created_at END),
        max(CASE WHEN kind = 'sale' THEN created_at END),
        coalesce(sum(CASE WHEN kind = 'refund' THEN -amount ELSE amount END), 0),
-       coalesce(sum(CASE WHEN created_at >= ? THEN (CASE WHEN kind = 'refund' THEN -amount ELSE amount END) END), 0)
+       coalesce(sum(CASE WHEN created_at >= ? THEN (CASE WHEN kind = 'refund' THEN -amount ELSE amount END) END), 0),
+       coalesce(sum(CASE WHEN kind = 'sale' THEN amount END), 0)
 FROM sales WHERE member_id = ?
 """
 _RECENT_SQL = """
@@ -77,18 +78,28 @@ def tier_window(conn: Connection, member_id: str, since: datetime) -> tuple[int,
 
 
 def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: Ruleset) -> MemberSnapshot:
+    return snapshot_and_lifetime(conn, member, at, ruleset)[0]
+
+
+def snapshot_and_lifetime(conn: Connection, member: Any, at: datetime, ruleset: Ruleset,
+                          balance: int | None = None) -> tuple[MemberSnapshot, int]:
+    """The snapshot, and the member's lifetime_spend read by the same statements (a sale
+    needs both). balance: the member's points if the caller has just read them."""
     mid = member.id
     raw = Raw(conn)
     window_start = format_utc(at - timedelta(days=ruleset.tier_policy.window_days))
     midnight = format_utc(local_midnight(at, ruleset.utc_offset_minutes))
     lookback = format_utc(at - timedelta(days=max(ruleset.bonuses.streak_within_days, 1)))
-    balance = int(raw.scalar(_BALANCE_SQL, (mid,)))
-    count, first, last, spend, window_spend = raw.one(_SALES_SQL, (window_start, mid))
+    if balance is None:
+        balance = int(raw.scalar(_BALANCE_SQL, (mid,)))
+    count, first, last, spend, window_spend, lifetime = raw.one(_SALES_SQL, (window_start, mid))
     archived = raw.one_or_none(_ARCHIVED_SQL, (mid,))
     if archived is not None and archived[0]:
         count, spend = count + archived[0], spend + archived[1]
         first = min(first or archived[3], archived[3])
         last = max(last or archived[4], archived[4])
+    if archived is not None:
+        lifetime += archived[2] or 0
     window_points, today = raw.one(_EARNED_SQL, (window_start, midnight, mid, min(window_start, midnight)))
     uses = raw.all(_USES_SQL, (mid, mid))
     # the streak counts visits since its window began or since it last paid, whichever
@@ -113,4 +124,4 @@ def snapshot_from_db(conn: Connection, member: Row[Any], at: datetime, ruleset: 
         points_today=int(today),
         rule_uses=tuple((r[0], int(r[1])) for r in uses if r[1]),
         rule_last_used=tuple((r[0], parse_utc(r[2])) for r in uses if r[2]),
-    )
+    ), int(lifetime)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from ledger import limits
-from ledger.chain import entry_hash
+from ledger.chain import HASHED_FIELDS, hash_of_values
 from ledger.db import Raw
 from ledger.errors import IntegrityFailure
 from ledger.schema import audit_log
@@ -46,9 +46,7 @@ class NewEntry:
                 raise IntegrityFailure(f"entry {name} must be an integer, got {type(value).__name__}")
 
 
-_ENTRY_COLUMNS = ("id", "terminal_code", "seq", "member_id", "card_number", "gift_card_number", "kind", "points",
-                  "amount", "sale_id", "receipt_ref", "rule_id", "reason", "actor", "ruleset_hash", "created_at",
-                  "prev_hash", "hash")
+_ENTRY_COLUMNS = (*HASHED_FIELDS, "hash")  # the values hashed are the values inserted
 _INSERT_ENTRY_SQL = (f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
                      f"VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})")
 _INSERT_OUTBOX_SQL = "INSERT INTO outbox (entry_id, created_at) VALUES (?, ?)"
@@ -81,7 +79,7 @@ def append_entries(
         raise IntegrityFailure(f"terminal {terminal_code!r} is not registered in this ledger")
     seq, prev = int(term[0]), term[1]
     created = format_utc(at)
-    rows: list[dict[str, Any]] = []
+    values: list[tuple[Any, ...]] = []  # each entry's columns (_ENTRY_COLUMNS), built once: hashed, then inserted
     member_delta: dict[str, int] = {}
     member_credit: dict[str, int] = {}
     gift_delta: dict[str, int] = {}
@@ -89,27 +87,12 @@ def append_entries(
     for item in new:
         limits.check("an entry's points", item.points, limits.ENTRY_POINTS_MAX, "points")
         limits.check("an entry's amount", item.amount, limits.ENTRY_AMOUNT_RIAL_MAX, "Rial")
-        row = {
-            "id": str(uuid.uuid4()),
-            "terminal_code": terminal_code,
-            "seq": seq,
-            "member_id": item.member_id,
-            "card_number": item.card_number,
-            "gift_card_number": item.gift_card_number,
-            "kind": item.kind,
-            "points": item.points,
-            "amount": item.amount,
-            "sale_id": item.sale_id,
-            "receipt_ref": item.receipt_ref,
-            "rule_id": item.rule_id,
-            "reason": item.reason,
-            "actor": actor,
-            "ruleset_hash": ruleset_hash,
-            "created_at": at,
-            "prev_hash": prev,
-        }
-        row["hash"] = prev = entry_hash(row)
-        rows.append(row)
+        # HASHED_FIELDS' order (ledger.chain), the time as its ledger text
+        hashed = (str(uuid.uuid4()), terminal_code, seq, item.member_id, item.card_number, item.gift_card_number,
+                  item.kind, item.points, item.amount, item.sale_id, item.receipt_ref, item.rule_id, item.reason,
+                  actor, ruleset_hash, created, prev)
+        prev = hash_of_values(hashed)
+        values.append((*hashed, prev))
         seq += 1
         if item.member_id is not None and item.points:
             member_delta[item.member_id] = member_delta.get(item.member_id, 0) + item.points
@@ -119,11 +102,11 @@ def append_entries(
             gift_delta[item.gift_card_number] = gift_delta.get(item.gift_card_number, 0) + item.amount
             if item.amount > 0:
                 gift_loaded[item.gift_card_number] = gift_loaded.get(item.gift_card_number, 0) + item.amount
-    raw.many(_INSERT_ENTRY_SQL, [tuple(created if c == "created_at" else r[c] for c in _ENTRY_COLUMNS) for r in rows])
-    raw.many(_INSERT_OUTBOX_SQL, [(r["id"], created) for r in rows])
+    raw.many(_INSERT_ENTRY_SQL, values)
+    raw.many(_INSERT_OUTBOX_SQL, [(v[0], created) for v in values])
     raw.run(_UPDATE_TERMINAL_SQL, (seq, prev, terminal_code))
     move_balances(raw, member_delta, member_credit, gift_delta, gift_loaded)
-    return rows
+    return [{**dict(zip(_ENTRY_COLUMNS, v)), "created_at": at} for v in values]
 
 
 def move_balances(raw: Raw, member_delta: dict[str, int], member_credit: dict[str, int],

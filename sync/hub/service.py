@@ -170,6 +170,29 @@ def _insert_entries(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
                          "bad_payload") from None
 
 
+def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """New rows (sales, their lines) that the caller has checked are not stored yet: on
+    PostgreSQL by COPY, a third of the time of an INSERT of as many rows (a sale's
+    result JSON and lines travel with every entry since protocol 2). A clash (an id
+    forged to be another terminal's) fails the batch as the INSERT's IntegrityError did."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    import psycopg
+
+    columns = list(rows[0])
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        with cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+        raise HubRefused(f"the database refused a value of the batch: {str(exc)[:200]}", 422,
+                         "bad_payload") from None
+
+
 _HASHED_VALUES = itemgetter(*HASHED_FIELDS)
 _ENTRY_VALUES = itemgetter(*ENTRY_FIELDS)
 _STORED_ENTRY = tuple(entries.c[f] for f in ENTRY_FIELDS)
@@ -217,6 +240,16 @@ def parse_body(body: bytes, *, strict: bool = False) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HubRefused("the body must be a JSON object", 400, "invalid_json")
     return data
+
+
+def _without_nothing(answer: dict[str, Any], held_ruleset: Any) -> dict[str, Any]:
+    """A protocol-2 answer without what says nothing: empty lists, `more` when false,
+    and the loyalty table when the terminal already holds it (the client reads each
+    as absent = none). A till polls every 30 s, 2,880 times a day, and most answers are
+    empty: these were half of an empty answer's bytes (bench/chain.py)."""
+    return {k: v for k, v in answer.items()
+            if not ((type(v) is list and not v and k != "acked") or (k == "more" and v is False)
+                    or (k == "ruleset" and (v is None or ("toml" not in v and v["hash"] == held_ruleset))))}
 
 
 def dump_answer(answer: dict[str, Any]) -> bytes:
@@ -690,10 +723,8 @@ class Hub:
             fresh.append({**{k: sale.get(k) for k in SALE_FIELDS}, "store": term.store, "received_at": at})
             lines += [{**{k: line.get(k) for k in LINE_FIELDS}, "sale_id": sid, "created_at": sale["created_at"]}
                       for line in sale["lines"]]
-        if fresh:
-            conn.execute(insert(sales), fresh)
-        if lines:
-            conn.execute(insert(sale_lines), lines)
+        _insert_rows(conn, sales, fresh)
+        _insert_rows(conn, sale_lines, lines)
         self.metrics.sales += len(fresh)
 
     def sync_body(self, terminal: str, body: bytes) -> dict[str, Any]:
@@ -781,7 +812,7 @@ class Hub:
             member_balances = dict(conn.execute(select(balances.c.member_id, balances.c.points)
                                                 .where(balances.c.member_id.in_(touched))).all()) if touched else {}
         self.metrics.batches += 1
-        return {
+        answer = {
             "acked": acked,
             **({"entries": [{k: getattr(r, k) for k in ENTRY_FIELDS} for r in down]} if protocol == 1 else {}),
             "cursor": new_cursor,
@@ -797,6 +828,7 @@ class Hub:
             "hub_time": self.hub_time(),
             "protocol": protocol,
         }
+        return _without_nothing(answer, payload.get("ruleset_hash")) if protocol == PROTOCOL else answer
 
     def lookup(self, terminal: str, query: str, member_id: str | None = None) -> dict[str, Any]:
         """A member by card number or mobile, for a terminal that does not hold them (a

@@ -226,6 +226,36 @@ class Auditor:
             return
         self.directory_at_hub(t)
         self.ruleset_taken(t)
+        self.own_entries_back(t)
+
+    def own_entries_back(self, t: "TerminalNode") -> None:
+        """After a sync that went through, the terminal holds every entry of its own the
+        hub holds (one restored from an older backup takes them back, even with nothing
+        new to send)."""
+        if t.code in self.model.stuck or not t.up:
+            return
+        with self.sim.hub.engine.connect() as conn:
+            hub_last = conn.execute(select(func.max(H.entries.c.seq))
+                                    .where(H.entries.c.terminal_code == t.code)).scalar()
+        (next_seq,), = t.sql("SELECT next_seq FROM terminals WHERE code = ?", (t.code,))
+        if hub_last is not None and int(hub_last) > int(next_seq) - 1:
+            self.violation("own_entries_back", f"{t.code} synced, but the hub holds its entries up to seq {hub_last} "
+                           f"and it holds {int(next_seq) - 1}")
+
+    def backups_private(self, t: "TerminalNode", keep: int) -> None:
+        """After a backup: only finished backups in the folder (no .partial, -wal or -shm
+        left), no more than `keep`, each readable by the agent's user alone (0600)."""
+        files = sorted(p for p in t.backups.iterdir()) if t.backups.is_dir() else []
+        finished = [p for p in files if p.name.startswith("ledger-") and p.name.endswith(".sqlite3")]
+        stray = [p.name for p in files if p not in finished]
+        if stray:
+            self.violation("backups_tidy", f"{t.code}: the backup folder holds {', '.join(stray)}")
+        if len(finished) > keep:
+            self.violation("backups_tidy", f"{t.code}: {len(finished)} backups kept, not {keep}")
+        for p in finished:
+            mode = p.stat().st_mode & 0o777
+            if mode != 0o600:
+                self.violation("backups_private", f"{t.code}: backup {p.name} has mode {mode:04o}, not 0600")
 
     def directory_at_hub(self, t: "TerminalNode") -> None:
         """What this terminal enrolled, issued, blocked or replaced before a sync that

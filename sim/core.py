@@ -18,7 +18,7 @@ from typing import Any
 from sim.audit import Auditor, Violation
 from sim.clock import WorldTime
 from sim.defects import KNOWN_DEFECTS
-from sim.nodes import HUB_URL, HubNode, TerminalNode
+from sim.nodes import HUB_URL, HubNode, TerminalNode, new_file
 from sim.workload import Workload
 from sync.client import Credentials
 from sync.errors import HubRefused, HubUnreachable
@@ -132,11 +132,14 @@ class Simulation:
         return f"{PG_URL}?options=-csearch_path%3D{self._pg_schema}"
 
     def setup(self) -> None:
+        if not self.pg:
+            new_file("hub", self.folder / "hub.sqlite3")
         self.hub = HubNode(self, self._hub_url(), self.via)
         self.hub.start()
         for i in range(self.n_terminals):
             code, store = f"T{i + 1}", f"S{i % self.n_stores + 1}"
             t = TerminalNode(self, code, store, self.folder / code, self.rng.choice((5, 50, 500)))
+            new_file("ledger", t.path)
             assert self.hub.hub is not None
             enrolment = self.hub.hub.new_enrolment_code(store)
             got_store, secret = self.hub.hub.enroll(enrolment, code)

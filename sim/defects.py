@@ -20,8 +20,10 @@ KNOWN_DEFECTS: dict[str, KnownDefect] = {d.name: d for d in (
 )}
 
 # Found by the simulation and fixed since (kept for the record: reintroduce one on a
-# scratch branch and the seeds named in the README catch it again):
+# scratch branch and the seeds in docs/sim-proof.md catch it again; the patches that
+# reintroduce each are in docs/sim-proof/):
 # negative-balance-refused, refund-negative-balance, clock-back-directory-loss,
 # ruleset-forgotten-on-restart, restore-sequence-gap, bank-card-issued,
 # bank-card-as-gift-card, huge-amount-overflow, card-status-diverges,
-# backup-rotation-clock-back.
+# backup-rotation-clock-back, replacement-split, other-store-card-issued,
+# visiting-card-replaced-twice.

@@ -48,6 +48,9 @@ CATEGORIES = ("grocery", "dairy", "bakery", "household", "tobacco")
 PRICES = (20_000, 95_000, 150_000, 480_000, 1_250_000, 3_900_000, 9_000_000, 27_000_000)
 DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "ledger" / "rules" / "default.toml"
 HUGE_PRICE = 9_999_999_999_999  # just under UNIT_PRICE_MAX; a Rial amount no till sees
+P_PERSIAN_DIGITS = 0.08  # a card number keyed on a Persian keypad (or sent so by the POS)
+PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+ASCII_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
 
 WEIGHTS: dict[str, float] = {
     "sale": 30, "sale_redeem": 10, "retry": 5, "refund": 7, "enrol": 8, "issue_card": 3, "replace_card": 2,
@@ -257,6 +260,8 @@ class Workload:
             except LedgerError:
                 points = 0
         n = self.next_n()
+        if self.rng.random() < P_PERSIAN_DIGITS:  # the same card, keyed in Persian digits: the same member
+            number = number.translate(PERSIAN_DIGITS)
         req = SaleRequest(idempotency_key=f"{t.code}-s{n}", card_number=number, receipt_ref=f"R{n}", lines=lines,
                           redeem_points=points)
         self.post(t, req, expect_ok=(status == "active" and points == 0))
@@ -267,7 +272,8 @@ class Workload:
     def post(self, t: "TerminalNode", req: SaleRequest, expect_ok: bool, defect: str | None = None,
              error_defect: str | None = None) -> None:
         m = self.model
-        card = t.sql("SELECT member_id, status FROM cards WHERE number = ?", (req.card_number,))
+        card = t.sql("SELECT member_id, status FROM cards WHERE number = ?",
+                     (req.card_number.translate(ASCII_DIGITS),))
         member_id = card[0][0] if card else None
         before = self.balance_of(t, member_id) if member_id else None
         seq = self.seq_of(t)
@@ -284,6 +290,10 @@ class Workload:
         if outcome == "refused":
             self.log(f"{what} -> refused {result.code}")
             self.unchanged_after_refusal(t, seq, f"sale {req.idempotency_key}")
+            if expect_ok and not req.card_number.isascii() and isinstance(result, ValidationFailed):
+                self.sim.auditor.violation("card_digits_normalised", f"{t.code}: the card …"
+                                           f"{req.card_number[-4:].translate(ASCII_DIGITS)} of member "
+                                           f"{m.label(member_id)}, keyed in Persian digits, was refused: {result}")
             if expect_ok and not isinstance(result, CardRefused):
                 known = "negative-balance-refused" if isinstance(result, InsufficientPoints) and (before or 0) < 0 \
                     else defect
@@ -473,7 +483,12 @@ class Workload:
         cards = [c for c in self.cards_at(t) if c[2] != "replaced"]
         if not cards:
             return
-        old, member_id, _ = self.rng.choice(cards)
+        # a member who lost their card away from home asks the branch they are at (its
+        # old and new card must then reach the hub together: the hub takes another
+        # store's member's new card only beside the one it replaces)
+        visiting = {r[0] for r in t.sql("SELECT id FROM members WHERE store_code <> ?", (t.store,))}
+        away = [c for c in cards if c[1] in visiting]
+        old, member_id, _ = self.rng.choice(away if away and self.rng.random() < 0.5 else cards)
         new = new or self.member_number()
         behind = t.clock.behind() > DIRECTORY_MARGIN
         outcome, result = self.pos(t, lambda: t.ledger.replace_card(  # type: ignore[union-attr]
@@ -829,6 +844,7 @@ class Workload:
                                        "backup-rotation-clock-back" if behind else None)
             return
         self.log(f"{t.code} backup -> {info.entries} entries")
+        self.sim.auditor.backups_private(t, BACKUPS_KEPT)
 
     def do_restore(self, t: "TerminalNode") -> None:
         """The terminal is stopped and its ledger put back from one of its backups."""
@@ -865,6 +881,8 @@ class Workload:
         self.pending.pop(t.code, None)
         self.log(f"{t.code} restored from backup {files.index(chosen) + 1} of {len(files)}: "
                  f"{self.seq_of(t) - 1} entries; {len(lost)} acknowledged sales and refunds gone with it")
+        if self.rng.random() < 0.5:  # the daemon syncs as it starts, before the till sells anything
+            self.do_sync(t)
 
     def do_publish(self) -> None:
         hub = self.sim.hub

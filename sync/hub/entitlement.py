@@ -229,11 +229,21 @@ def card_change(terminal: str, store: str, current: Mapping[str, Any] | None, ro
 
 
 def _replaces_a_card_of(row: Mapping[str, Any], request_cards: Mapping[str, Mapping[str, Any]],
-                        held: Mapping[str, str]) -> bool:
-    """Whether this request marks a held card of the row's member replaced by the row."""
-    return any(old["status"] == "replaced" and old["replaced_by"] == row["number"]
-               and old["member_id"] == row["member_id"] and held.get(number) == row["member_id"]
-               for number, old in request_cards.items())
+                        held: Mapping[str, str], _chain: frozenset[str] = frozenset()) -> bool:
+    """Whether this request marks a card of the row's member replaced by the row: a
+    card the hub holds for them, or one this request itself gives them that way (a card
+    replaced twice before the branch synced: A by B, then B by C; found by the
+    simulation, seed 23)."""
+    chain = _chain | {row["number"]}
+    for number, old in request_cards.items():
+        if old["status"] != "replaced" or old["replaced_by"] != row["number"] or \
+                old["member_id"] != row["member_id"] or number in chain:
+            continue
+        if held.get(number) == row["member_id"]:
+            return True
+        if number not in held and _replaces_a_card_of(old, request_cards, held, chain):
+            return True
+    return False
 
 
 def check_entry_references(fresh: Iterable[Mapping[str, Any]], members_held: set[str], gifts_held: set[str],

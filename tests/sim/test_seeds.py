@@ -75,3 +75,28 @@ def test_a_seed_meets_no_known_defect() -> None:
     strict = run_seed(1, 120, allow=())
     shutil.rmtree(strict.folder, ignore_errors=True)
     assert strict.ok, strict.report()
+
+
+# The auditor catches a defect put back (docs/sim-proof.md has the whole table, with a
+# patch for each): three of them, cheap enough for every run, put back in-process.
+
+def _caught(result: "object") -> tuple[str, int]:
+    shutil.rmtree(result.folder, ignore_errors=True)  # type: ignore[attr-defined]
+    assert not result.ok, "the defect put back was not caught"  # type: ignore[attr-defined]
+    return result.violation.invariant, result.violation.step  # type: ignore[attr-defined]
+
+
+def test_the_auditor_catches_world_readable_backups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ledger.backup.BACKUP_FILE_MODE", 0o644)
+    assert _caught(run_seed(1, 30, allow=CI_ALLOW)) == ("backups_private", 23)
+
+
+def test_the_auditor_catches_card_numbers_keyed_in_persian_digits_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ledger.cardpolicy._DIGITS", {})
+    assert _caught(run_seed(1, 40, allow=CI_ALLOW)) == ("card_digits_normalised", 38)
+
+
+def test_the_auditor_catches_a_restored_terminal_that_never_takes_its_entries_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sync.client.SyncClient._recover", lambda self, hub_last: False)
+    assert _caught(run_seed(3, 200, allow=CI_ALLOW)) == ("own_entries_back", 198)

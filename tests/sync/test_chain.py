@@ -190,3 +190,25 @@ def test_a_visiting_members_card_replaced_travels_whole_in_any_batch(hub: Hub, t
     ta.client.sync_once()
     assert ta.ledger.card("6395000000000001").status == "replaced"
     assert ta.ledger.find_member("6395000000000003").id == m.id
+
+
+@pytest.mark.parametrize("batch_size", [1, 50])
+def test_a_visiting_members_card_replaced_twice_before_a_sync_reaches_the_hub(hub: Hub, two_stores,  # type: ignore[no-untyped-def]
+                                                                               batch_size: int) -> None:
+    """A card lost, its replacement lost too, before the branch synced: the hub takes
+    the second new card beside the first, which this request also brings (it used to
+    refuse it, 403 not_entitled, and the till's every sync after; found by the
+    simulation, seed 23)."""
+    ta, tb = two_stores
+    m = ta.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
+    ta.ledger.issue_card(member_id=m.id, number="6395000000000001", technology="magstripe", actor="mgr")
+    ta.client.sync_once()
+    tb.client.lookup("6395000000000001")
+    tb.ledger.replace_card(old_number="6395000000000001", new_number="6395000000000003", actor="mgr-b")
+    tb.ledger.replace_card(old_number="6395000000000003", new_number="6395000000000005", actor="mgr-b")
+    tb.client.batch_size = batch_size
+    assert tb.client.sync_once().backlog == 0
+    ta.client.sync_once()
+    assert ta.ledger.card("6395000000000001").status == "replaced"
+    assert ta.ledger.card("6395000000000003").status == "replaced"
+    assert ta.ledger.find_member("6395000000000005").id == m.id

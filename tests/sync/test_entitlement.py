@@ -78,6 +78,16 @@ T1, T2 = "2026-12-01T00:00:00.000000Z", "2026-12-02T00:00:00.000000Z"
     ("S2", None, _card("C9"), {"C1": _card("C1", status="replaced", replaced_by="C9")}, {"C1": "m1"}, "issue"),
     ("S2", None, _card("C9"), {"C1": _card("C1", status="replaced", replaced_by="C9")}, {"C1": "m2"},
      "not_entitled"),  # "replacing" someone else's card
+    # a card replaced twice before the branch synced: C1 (held) by C5, then C5 by C9, in one request
+    ("S2", None, _card("C9"), {"C1": _card("C1", status="replaced", replaced_by="C5"),
+                               "C5": _card("C5", status="replaced", replaced_by="C9")}, {"C1": "m1"}, "issue"),
+    ("S2", None, _card("C9"), {"C1": _card("C1", status="replaced", replaced_by="C5"),
+                               "C5": _card("C5", status="replaced", replaced_by="C9")}, {"C1": "m2"},
+     "not_entitled"),  # the chain starts at someone else's card
+    ("S2", None, _card("C9"), {"C5": _card("C5", status="replaced", replaced_by="C9")}, {},
+     "not_entitled"),  # the chain starts at no card the hub holds
+    ("S2", None, _card("C9", status="replaced", replaced_by="C5"),
+     {"C5": _card("C5", status="replaced", replaced_by="C9")}, {}, "not_entitled"),  # a loop gives nothing
     ("S2", _card("C1"), _card("C1", member="m2"), {}, {}, "not_entitled"),  # moved
     ("S1", _card("C1"), _card("C1", member="m2"), {}, {}, "not_entitled"),  # moved, even by its own store
     ("S2", _card("C1"), _card("C1", status="blocked", at=T1), {}, {}, "status"),

@@ -4,7 +4,8 @@
     ├── HubUnreachable     the hub did not answer (network, TLS, timeout); retried with backoff
     ├── HubRefused         the hub answered with a refusal (auth, enrolment, a bad batch)
     ├── NotEnrolled        this terminal has no hub credentials yet (`loyalty-agent enroll`)
-    └── HubError           the hub's own problems (config, database, an unknown terminal)
+    ├── HubError           the hub's own problems (config, database, an unknown terminal)
+    └── ReportRefused      a back-office report asked for something that is not there
 """
 
 from __future__ import annotations
@@ -38,3 +39,10 @@ class NotEnrolled(SyncError):
 
 class HubError(SyncError):
     code = "hub_error"
+
+
+class ReportRefused(SyncError):
+    """A report's filter names no store, tier or segment, or the file cannot be written."""
+
+    code = "report_refused"
+    exit_code = 2

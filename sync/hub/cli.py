@@ -338,6 +338,10 @@ from sync.hub.messages.cli import campaign, messages  # noqa: E402  (they add th
 cli.add_command(messages)
 cli.add_command(campaign)
 
+from sync.hub.reports.cli import report  # noqa: E402
+
+cli.add_command(report)
+
 
 def main(argv: list[str] | None = None) -> None:
     import os

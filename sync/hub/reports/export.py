@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.progress import NO_PROGRESS, Progress, progress_of
+from ledger.reports.lines import shared_points
 from ledger.reports.rfm import ACTIONS, SEGMENTS, Ranks
 from ledger.reports.workbook import EXCEL_ROWS_MAX, Book, Col, Placed, jalali_text, local_datetime
 from ledger.service import mask_card
@@ -99,26 +100,6 @@ class _Segments:
 
 def _days_since(last: str | None, now: datetime) -> int | None:
     return None if not last else max((now - parse_utc(last)).days, 0)
-
-
-def _shared_points(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-    """Each sale's points shared among its lines by their Rial: a line's share is what
-    the sale's points come to up to its end, less what they came to up to its start,
-    so the lines of a sale add up to exactly its points."""
-    current, running = None, 0
-    for (at, kind, store, terminal, receipt, member, tier, line_no, sku, name, category, qty, price, amount,
-         earned, redeemed, sale_id) in rows:
-        if sale_id != current:
-            current, running = sale_id, 0
-        total = qty * price
-        before, running = running, running + total
-        if amount > 0:
-            e = earned * running // amount - earned * before // amount
-            r = redeemed * running // amount - redeemed * before // amount
-        else:  # nothing to share by: the first line carries them
-            e, r = (earned, redeemed) if before == 0 and line_no == 1 else (0, 0)
-        yield (at, kind, store, terminal, receipt, member, tier, line_no, sku, name, category, qty, price, total,
-               e, r)
 
 
 def _month(day: date, fa: bool) -> tuple[int, int]:
@@ -244,7 +225,9 @@ class _Export:
         self.table("sales", self._of_segments(rows, 5))
 
     def sale_lines(self) -> None:
-        self.table("sale_lines", _shared_points(self._of_segments(stream(self.conn, q.sale_lines_sheet(self.f)), 5)))
+        rows = self._of_segments(stream(self.conn, q.sale_lines_sheet(self.f)), 5)
+        self.table("sale_lines", shared_points(rows, sale=16, quantity=11, price=12, amount=13, earned=14, redeemed=15,
+                                               line_no=7))
 
     def sale_statistics(self) -> None:
         rows = ((store, date.fromisoformat(day), category, tier, int(n), int(sold), int(refunded), int(qty),

@@ -293,3 +293,34 @@ def test_libreoffice_opens_both_languages(hub: Hub, chain, tmp_path: Path) -> No
         assert done.returncode == 0 and csv.exists(), done.stderr
         text = csv.read_text(encoding="utf-8")
         assert ("Purchases" if lang == "en" else "تعداد خرید") in text  # the first sheet, the KPIs
+
+
+def test_a_terminals_report_keeps_to_its_own_store(hub: Hub, chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Sara (of S1) buys at S2 too: S1's terminal learns her balance from the hub, but
+    its own report counts only its own sales and points, and its own members."""
+    from ledger.reports.excel import export as terminal_export
+
+    ta, tb = chain
+    sara = ta.ledger.find_member(SARA_NEW).id
+    tb.client.lookup(SARA_NEW)
+    post_sale(tb.ledger, basket("b3", SARA_NEW, ("bakery", 1, 5_000_000)))
+    tb.client.sync_once()
+    ta.client.sync_once()
+    with ta.ledger.read() as conn:
+        own = dict(conn.exec_driver_sql("SELECT member_id, sum(points) FROM entries WHERE member_id IS NOT NULL "
+                                        "GROUP BY member_id").all())
+        elsewhere = conn.exec_driver_sql("SELECT elsewhere FROM balances WHERE member_id = ?", (sara,)).scalar()
+    assert elsewhere > 0  # the points Sara earned at S2 are in S1's ledger, as a sum
+    out = tmp_path / "s1.xlsx"
+    terminal_export(Path(ta.ledger.engine.url.database), out, sheets=["kpis", "members", "sales"], locale="en")
+    book = openpyxl.load_workbook(out)
+    kpis = {r[0]: r[1] for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)}
+    assert book.worksheets[0].cell(1, 1).value == "Measure (store S1 only)"
+    assert kpis["Points outstanding from this store"] == sum(own.values())
+    assert kpis["Members enrolled here"] == 2
+    members = {r[1]: r for r in book.worksheets[1].iter_rows(min_row=2, values_only=True)}
+    assert set(members) == {"Sara Ahmadi", "Ali Karimi"}  # not Reza, of S2
+    assert members["Sara Ahmadi"][7] == own[sara]
+    assert members["Sara Ahmadi"][8] == ta.ledger.balance(sara) == own[sara] + elsewhere
+    sold = [r for r in book.worksheets[2].iter_rows(min_row=2, values_only=True)]
+    assert {r[3] for r in sold} == {"TA"} and "R-b3" not in {r[2] for r in sold}

@@ -22,7 +22,8 @@ import jdatetime
 from ledger.progress import NO_PROGRESS, Progress
 from ledger.timefmt import IRAN_OFFSET
 
-EXCEL_ROWS_MAX = 1_048_575  # a sheet's rows below its header (Excel: 1,048,576 in all)
+EXCEL_SHEET_ROWS = 1_048_576  # rows of an Excel sheet, header included
+EXCEL_ROWS_MAX = EXCEL_SHEET_ROWS - 1  # a sheet's data rows below a one-row header
 SHEET_NAME_MAX = 31  # characters Excel allows in a sheet's name
 PROGRESS_EVERY = 10_000  # rows between two reports to the progress bar
 JALALI_DAYS_MAX = 10_000  # days whose Jalali form is kept while one table is written
@@ -189,7 +190,10 @@ class Book:
         part = 1
         ws, first = self._begin(name, part, out, note)
         placed.sheets.append(ws.name)
-        rows_max, write_row, advance = self.rows_max, ws.write_row, self.progress.advance
+        # a sheet holds its header (and note) too: past Excel's last row XlsxWriter
+        # would drop the rows without a word
+        rows_max = min(self.rows_max, EXCEL_SHEET_ROWS - first - 1)
+        write_row, advance = ws.write_row, self.progress.advance
         n = on_sheet = 0
         for row in rows:
             if on_sheet == rows_max:

@@ -124,6 +124,7 @@ def test_the_command_takes_jalali_days_and_says_what_it_wrote(shop: Ledger, tmp_
                              "--from", "1404-12-10", "--to", "1404-12-10"])
     assert ok.exit_code == 0, ok.output
     assert "sales 2 rows" in ok.output and out.exists()  # 10 Esfand 1404 (1 March 2026): the first two sales
+    assert "report march.xlsx: 2 done in" in ok.output  # the progress's summary line (not a terminal)
     bad = runner.invoke(cli, ["--config", str(cfg), "report", "export", str(out), "--from", "1404-13-40"])
     assert bad.exit_code == 2 and "--from" in bad.output and "Traceback" not in bad.output
     bad = runner.invoke(cli, ["--config", str(cfg), "report", "export", str(out), "--sheets", "nope"])

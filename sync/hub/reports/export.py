@@ -135,6 +135,7 @@ class _Export:
         self.ranks = Ranks((_days_since(last, self.rfm_at) or 0, int(visits), int(spend))
                            for last, visits, spend in stream(conn, q.activity_values(filters.days.until))
                            if last is not None and visits)
+        self.counted = False
         self.in_segments: set[str] | None = None
         if filters.segments:
             wanted = set(filters.segments)
@@ -265,10 +266,14 @@ class _Export:
                         seg.spend[key] // n if n else 0, ACTIONS[key][1 if self.fa else 0]))
         return out
 
-    def segments_sheet(self) -> None:
-        if "members" not in self.written:  # the counts come from the members' pass
+    def _count_segments(self) -> None:
+        if "members" not in self.written and not self.counted:  # the counts come from the members' pass
             for _ in self._members_pass():
                 pass
+            self.counted = True
+
+    def segments_sheet(self) -> None:
+        self._count_segments()
         self.table("segments", self.segment_rows())
 
     def _members_pass(self) -> Iterator[None]:
@@ -349,6 +354,7 @@ class _Export:
         # members by segment
         top3 = last + 3
         ws.write_row(top3, 0, [b.text("Segment", "بخش"), b.text("Members", "تعداد اعضا")], b.bold)
+        self._count_segments()
         seg_rows = self.segment_rows()
         for i, row in enumerate(seg_rows, start=top3 + 1):
             ws.write_row(i, 0, [row[0], row[1]])

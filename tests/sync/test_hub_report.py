@@ -6,6 +6,7 @@ refused in one line, and LibreOffice opening the file."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ from sync.hub.cli import cli
 from sync.hub.db import create_hub_engine
 from sync.hub.reports.export import export
 from sync.hub.reports.queries import Filters
-from sync.hub.schema import balances, entries, gift_balances, sale_lines, sales
+from sync.hub.schema import audit, balances, entries, gift_balances, sale_lines, sales
 from sync.hub.service import Hub
 from tests.conftest import START, Clock
 
@@ -256,10 +257,14 @@ def test_the_command_and_its_clear_refusals(hub: Hub, chain, tmp_path: Path) -> 
     runner = CliRunner()
     out = tmp_path / "cmd.xlsx"
     ok = runner.invoke(cli, ["--db", url, "report", "export", str(out), "--from", "1404/12/10", "--to", "2026-03-03",
-                             "--store", "S1", "--store", "S2", "--lang", "en"])
+                             "--store", "S1", "--store", "S2", "--lang", "en", "--by", "auditor"])
     assert ok.exit_code == 0, ok.output
     assert "sales 6" in ok.output and "sale_lines 12" in ok.output and out.exists()
     assert "done in" in ok.output  # the progress summary line (not a terminal)
+    with hub.engine.connect() as conn:  # the workbook holds members' names and mobiles: who took it is kept
+        row = conn.execute(select(audit).where(audit.c.action == "report.export")).one()
+    assert row.actor == "auditor" and json.loads(row.detail)["stores"] == ["S1", "S2"]
+    assert json.loads(row.detail)["rows"]["sales"] == 6 and json.loads(row.detail)["first"] == "2026-03-01"
     for args, says in ((["--from", "1404/13/01"], "a Jalali month is 1 to 12"),
                        (["--to", "2026-02-30"], "not a Gregorian calendar day"),
                        (["--from", "1404/12/12", "--to", "1404/12/10"], "is after the last"),

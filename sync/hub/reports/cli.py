@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import click
+
+PERSON_CHARS_MAX = 64  # the audit's actor column
 
 
 def _day(text: str | None, option: str) -> date | None:
@@ -17,6 +20,14 @@ def _day(text: str | None, option: str) -> date | None:
         return parse_day(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def audit_export(hub: Any, by: str, path: str, **detail: Any) -> None:
+    """One audit row for an export: who, when, which file, the filters and the rows."""
+    from sync.hub.service import record
+
+    with hub.engine.begin() as conn:
+        record(conn, hub.clock(), by[:PERSON_CHARS_MAX], "report.export", path[-64:], path=path, **detail)
 
 
 @click.group("report")
@@ -38,15 +49,17 @@ def report() -> None:
               help="Language: fa (right to left, Jalali dates beside Excel dates) or en.")
 @click.option("--sheets", default=None, help="Only these sheets, comma-separated (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary line.")
+@click.option("--by", default=None, help="Who exports it (audited; default: the user running it).")
 @click.pass_obj
 def export(db_url: str, out: Path, first: str | None, last: str | None, stores: tuple[str, ...],
-           tiers: tuple[str, ...], segments: tuple[str, ...], lang: str, sheets: str | None, quiet: bool) -> None:
+           tiers: tuple[str, ...], segments: tuple[str, ...], lang: str, sheets: str | None, quiet: bool,
+           by: str | None) -> None:
     """Write the chain's workbook to OUT (.xlsx): KPIs for the period and the one before,
     members, card issuance, sales, sale lines, statistics, lost/replaced/blocked cards,
     redemptions, gift cards, RFM segments and charts. Read-only, one snapshot."""
     from ledger.progress import progress_for
     from ledger.reports.days import days_of, local_today
-    from sync.hub.cli import _hub
+    from sync.hub.cli import _hub, _operator
     from sync.hub.db import create_hub_engine
     from sync.hub.reports.export import SHEETS
     from sync.hub.reports.export import export as write_workbook
@@ -58,11 +71,14 @@ def export(db_url: str, out: Path, first: str | None, last: str | None, stores: 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--from/--to") from None
     chosen = [s.strip() for s in sheets.split(",") if s.strip()] if sheets else list(SHEETS)
-    _hub(db_url)  # migrated first, like every command
+    hub = _hub(db_url)  # migrated first, like every command
     engine = create_hub_engine(db_url, reader=True)
     try:
         written = write_workbook(engine, out, Filters(days, stores, tiers, segments), locale=lang, now=now,
                                  sheets=chosen, progress=progress_for(f"report {out.name}", quiet=quiet))
     finally:
         engine.dispose()
+    # the workbook holds members' names and mobiles: who took them, and which, is kept
+    audit_export(hub, by or _operator(), str(out.resolve()), first=days.first.isoformat(), last=days.last.isoformat(),
+                     stores=list(stores), tiers=list(tiers), segments=list(segments), rows=written)
     click.echo(f"{out}: " + ", ".join(f"{k} {v:,}" for k, v in written.items()))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.progress import NO_PROGRESS, Progress, progress_of
 from ledger.reports.lines import shared_points
 from ledger.reports.rfm import ACTIONS, SEGMENTS, Ranks
-from ledger.reports.workbook import EXCEL_ROWS_MAX, Book, Col, Placed, jalali_text, local_datetime
+from ledger.reports.workbook import EXCEL_ROWS_MAX, Book, Col, Placed
 from ledger.service import mask_card
 from ledger.timefmt import parse_utc
 from sync.errors import ReportRefused

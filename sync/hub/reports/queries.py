@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.reports.days import Days
@@ -291,6 +291,3 @@ def points_by_day(f: Filters, since: datetime) -> Select[Any]:
 def known(column: Any) -> Select[Any]:
     return select(column).distinct().order_by(column)
 
-
-def no_rows() -> Select[Any]:
-    return select(literal(1)).where(literal(False))

@@ -19,6 +19,7 @@ from ledger.service import Ledger
 from ledger.types import RefundRequest
 from terminal_agent.cli import cli
 from tests.conftest import START, Clock, sale
+from tests.reports.libreoffice import first_sheet_as_csv
 
 CARD_A, CARD_B = "6395000000000001", "6395000000000002"
 
@@ -177,3 +178,11 @@ def test_the_stores_cards_lines_redemptions_and_gift_cards(shop: Ledger, ledger_
     with zipfile.ZipFile(out) as z:
         assert not any(n.encode() in z.read(f) for f in z.namelist()
                        for n in (CARD_A, CARD_B, "6395000000000003", "7777000000000001"))
+
+
+def test_libreoffice_opens_the_stores_workbook_in_both_languages(shop: Ledger, ledger_path: Path,
+                                                                 tmp_path: Path) -> None:
+    for lang, says in (("en", "Revenue (Rial)"), ("fa", "فروش (ریال)")):
+        out = tmp_path / f"store-{lang}.xlsx"
+        export(ledger_path, out, locale=lang)
+        assert says in first_sheet_as_csv(out, tmp_path / lang)

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def shared_points(rows: Iterable[Sequence[Any]], sale: int, quantity: int, price: int, amount: int, earned: int,
-                  redeemed: int, line_no: int) -> Iterator[tuple[Any, ...]]:
+                  redeemed: int, line_no: int) -> Iterator[list[Any]]:
     """Rows of lines in sale order, with the sale's points (at `earned`, `redeemed`)
     replaced by each line's share by Rial: what the sale's points come to up to the
     line's end, less what they came to up to its start, so a sale's lines add up to
@@ -28,4 +28,4 @@ def shared_points(rows: Iterable[Sequence[Any]], sale: int, quantity: int, price
             cells[earned] = cells[redeemed] = 0
         cells[amount] = total
         del cells[sale]
-        yield tuple(cells)
+        yield cells

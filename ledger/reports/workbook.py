@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,20 @@ def local_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        # the ledger's one fixed form: slicing beats a general parser on a million rows
-        at = datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), int(value[14:16]),
-                      int(value[17:19]))
-        return at + IRAN_OFFSET
+        return datetime.fromisoformat(value[:26]) + IRAN_OFFSET  # the ledger's one fixed form, without its Z
     return (value + IRAN_OFFSET).replace(tzinfo=None)
+
+
+_EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's 1900 date system (as XlsxWriter counts)
+_EXCEL_EPOCH_ORDINAL = _EXCEL_EPOCH.toordinal()
+_DAY = timedelta(days=1)
+
+
+def excel_serial(at: datetime) -> float:
+    """A naive local time as Excel stores a date: days since its epoch. Written as a
+    number under a date format it is a date cell (what XlsxWriter's write_datetime
+    writes), for a fraction of the cost on a million rows."""
+    return (at - _EXCEL_EPOCH) / _DAY
 
 
 class Book:
@@ -137,6 +146,7 @@ class Book:
         days = [i for i, c in enumerate(cols) if c.kind == "day"]
         if not times and not days:
             return out, list, where
+        spots = sorted(times + days)
         jalali: dict[date, str] = {}
 
         def jalali_of(day: date) -> str:
@@ -148,22 +158,26 @@ class Book:
             return text
 
         def convert(row: Sequence[Any]) -> list[Any]:
-            cells = list(row)
-            for i in times:
-                cells[i] = local_datetime(cells[i])
-            for i in days:
-                v = cells[i]
-                cells[i] = None if v is None else datetime(v.year, v.month, v.day)
-            if not fa:
-                return cells
-            # each date's Jalali text goes just before it: rebuild the row left to right
+            # rows are slices put together, not cells appended: this runs a million times
+            cells = row if type(row) is list else list(row)
             wide: list[Any] = []
-            for i, v in enumerate(cells):
-                if i in times:
-                    wide.append("" if v is None else f"{jalali_of(v.date())} {v.hour:02d}:{v.minute:02d}")
+            start = 0
+            for i in spots:
+                v = cells[i]
+                if v is None or v == "":
+                    shown, serial = "", None
                 elif i in days:
-                    wide.append("" if v is None else jalali_of(v.date()))
-                wide.append(v)
+                    shown, serial = (jalali_of(v) if fa else ""), v.toordinal() - _EXCEL_EPOCH_ORDINAL
+                else:
+                    at = local_datetime(v)
+                    serial = excel_serial(at)  # type: ignore[arg-type]
+                    shown = f"{jalali_of(at.date())} {at.hour:02d}:{at.minute:02d}" if fa else ""  # type: ignore[union-attr]
+                wide += cells[start:i]
+                if fa:
+                    wide.append(shown)
+                wide.append(serial)
+                start = i + 1
+            wide += cells[start:]
             return wide
 
         return out, convert, where

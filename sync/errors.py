@@ -5,7 +5,8 @@
     ├── HubRefused         the hub answered with a refusal (auth, enrolment, a bad batch)
     ├── NotEnrolled        this terminal has no hub credentials yet (`loyalty-agent enroll`)
     ├── HubError           the hub's own problems (config, database, an unknown terminal)
-    └── ImportRefused      a members workbook the hub will not import (nothing was written)
+    ├── ImportRefused      a members workbook the hub will not import (nothing was written)
+    └── ReportRefused      a back-office report asked for something that is not there
 """
 
 from __future__ import annotations
@@ -50,3 +51,10 @@ class ImportRefused(SyncError):
     def __init__(self, message: str, errors_path: object = None) -> None:
         super().__init__(message)
         self.errors_path = errors_path
+
+
+class ReportRefused(SyncError):
+    """A report's filter names no store, tier or segment, or the file cannot be written."""
+
+    code = "report_refused"
+    exit_code = 2

@@ -4,8 +4,9 @@ three. Pure: rows in, scores out; equal values always get equal scores."""
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +42,20 @@ SEGMENTS: dict[str, tuple[str, str]] = {
     "hibernating": ("Hibernating", "خفته"),
     "regular": ("Regular", "عادی"),
     "no_purchase": ("No purchase yet", "بدون خرید"),
+}
+
+# What head office should do for each segment: (English, Persian)
+ACTIONS: dict[str, tuple[str, str]] = {
+    "champions": ("Reward them: early access, top-tier offers, ask them to refer friends",
+                  "پاداش: دسترسی زودهنگام، پیشنهاد ویژه سطح بالا، دعوت به معرفی دوستان"),
+    "loyal": ("Keep them: points multipliers on their favourite categories, tier upgrade offers",
+              "حفظ: ضریب امتیاز در دسته‌های محبوبشان، پیشنهاد ارتقای سطح"),
+    "new": ("Welcome them: a second-visit bonus within 30 days", "خوشامد: جایزه خرید دوم تا ۳۰ روز"),
+    "at_risk": ("Win them back now: a personal offer before they leave", "بازگرداندن: پیشنهاد شخصی پیش از ریزش"),
+    "hibernating": ("Wake them: a time-limited bonus by SMS; stop if they do not answer",
+                    "بیدار کردن: جایزه زمان‌دار با پیامک؛ در صورت بی‌پاسخی توقف"),
+    "regular": ("Grow the basket: offers on categories they do not buy yet", "افزایش سبد: پیشنهاد در دسته‌های تازه"),
+    "no_purchase": ("Activate: a first-purchase bonus", "فعال‌سازی: جایزه اولین خرید"),
 }
 
 
@@ -83,3 +98,28 @@ def score(activity: Sequence[Activity], now: datetime) -> list[Rfm]:
         else:
             out.append(Rfm(a.member_id, None, 0, a.spend, 0, 0, 0, "no_purchase"))
     return out
+
+
+class Ranks:
+    """The scores of one population, built from a stream of its buyers' (days since
+    the last visit, visits, spend) and kept as sorted integers alone, so a chain's
+    millions of members are scored without holding a row each; then scores one member
+    at a time, exactly as `score` would."""
+
+    def __init__(self, buyers: Iterable[tuple[int, int, int]]) -> None:
+        recency, visits, spend = array("q"), array("q"), array("q")
+        for days, v, s in buyers:
+            recency.append(-days)  # recent is good: fewer days rank higher
+            visits.append(v)
+            spend.append(s)
+        self.buyers = len(recency)
+        self._r = _scorer(recency) if recency else None
+        self._f = _scorer(visits) if visits else None
+        self._m = _scorer(spend) if spend else None
+
+    def of(self, days: int | None, visits: int, spend: int) -> tuple[int, int, int, str]:
+        """(r, f, m, segment) of a member; days None or no visits: never bought."""
+        if days is None or visits <= 0 or self._r is None or self._f is None or self._m is None:
+            return 0, 0, 0, "no_purchase"
+        r, f, m = self._r(-days), self._f(visits), self._m(spend)
+        return r, f, m, segment_of(r, f, m)

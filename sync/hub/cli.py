@@ -450,6 +450,9 @@ cli.add_command(campaign)
 from sync.hub.memberimport.cli import members  # noqa: E402
 
 cli.add_command(members)
+from sync.hub.reports.cli import report  # noqa: E402
+
+cli.add_command(report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from ledger.service import Ledger
 from ledger.types import RefundRequest
 from terminal_agent.cli import cli
 from tests.conftest import START, Clock, sale
+from tests.reports.libreoffice import first_sheet_as_csv
 
 CARD_A, CARD_B = "6395000000000001", "6395000000000002"
 
@@ -47,11 +48,12 @@ def test_every_sheet_in_english(shop: Ledger, ledger_path: Path, tmp_path: Path)
     out = tmp_path / "club.xlsx"
     written = export(ledger_path, out, locale="en", now=START + timedelta(days=2))
     # entries: two sign-up bonuses, three earns, the refund's reversal
-    assert written == {"kpis": 13, "members": 2, "sales": 4, "entries": 6, "rfm": 2}
+    assert written == {"kpis": 13, "members": 2, "sales": 4, "entries": 6, "rfm": 2, "card_issuance": 1,
+                       "sale_lines": 4, "cards_out_of_use": 0, "redemptions": 0, "gift_cards": 0}
     kpis = dict(rows(out, 0)[1:])
     assert kpis["Sales"] == 3 and kpis["Revenue (Rial)"] == 7_500_000 and kpis["Refunds (Rial)"] == 1_000_000
-    assert kpis["Average basket (Rial)"] == 2_500_000 and kpis["Members"] == 2
-    assert kpis["Points outstanding (all members)"] == sum(shop.balance(m) for m in (
+    assert kpis["Average basket (Rial)"] == 2_500_000 and kpis["Members enrolled here"] == 2
+    assert kpis["Points outstanding from this store"] == sum(shop.balance(m) for m in (
         shop.find_member(CARD_A).id, shop.find_member(CARD_B).id))
     members = {r[1]: r for r in rows(out, 1)[1:]}
     assert members["Sara Ahmadi"][7] == shop.balance(shop.find_member(CARD_A).id)
@@ -66,6 +68,12 @@ def test_every_sheet_in_english(shop: Ledger, ledger_path: Path, tmp_path: Path)
     rfm = {r[1]: r for r in rows(out, 4)[1:]}
     assert rfm["Sara Ahmadi"][3:5] == (3, 6_500_000) and rfm["Sara Ahmadi"][5:8] == (5, 5, 5)
     assert rfm["Reza Karimi"][8] == "No purchase yet"
+    issued = rows(out, 5)[2:]  # under the store's note and the header
+    assert issued == [(datetime(2026, 3, 1), "mgr", 2, 0, 0, 0)]
+    lines = rows(out, 6)[2:]
+    assert [r[12] for r in lines] == [1_000_000, 2_500_000, 4_000_000, 1_000_000]
+    assert sum(r[13] for r in lines) == sum(r[5] for r in entries if r[3] in ("earn", "reverse"))
+    assert openpyxl.load_workbook(out).worksheets[0].cell(1, 1).value == "Measure (store S1 only)"
     # a card number never leaves the till whole
     with zipfile.ZipFile(out) as z:
         assert not any(CARD_A.encode() in z.read(n) or CARD_B.encode() in z.read(n) for n in z.namelist())
@@ -117,6 +125,7 @@ def test_the_command_takes_jalali_days_and_says_what_it_wrote(shop: Ledger, tmp_
                              "--from", "1404-12-10", "--to", "1404-12-10"])
     assert ok.exit_code == 0, ok.output
     assert "sales 2 rows" in ok.output and out.exists()  # 10 Esfand 1404 (1 March 2026): the first two sales
+    assert "report march.xlsx: 2 done in" in ok.output  # the progress's summary line (not a terminal)
     bad = runner.invoke(cli, ["--config", str(cfg), "report", "export", str(out), "--from", "1404-13-40"])
     assert bad.exit_code == 2 and "--from" in bad.output and "Traceback" not in bad.output
     bad = runner.invoke(cli, ["--config", str(cfg), "report", "export", str(out), "--sheets", "nope"])
@@ -137,3 +146,43 @@ def test_times_are_the_stores_local_time(tmp_path: Path, utc: str, persian: str,
         assert convert(utc) == expected and convert(utc) == expected  # the day's Jalali form, cached, is the same
         assert convert(None) == ""
         book.close()
+
+
+def test_the_stores_cards_lines_redemptions_and_gift_cards(shop: Ledger, ledger_path: Path, tmp_path: Path,
+                                                           clock: Clock) -> None:
+    sara = shop.find_member(CARD_A).id
+    clock.advance(days=1)
+    bought = post_sale(shop, sale("s4", CARD_A, 3_000_000, 1_000_000, redeem=100))
+    shop.block_card(number=CARD_B, actor="mgr2", reason="stolen", lost=False)
+    shop.replace_card(old_number=CARD_A, new_number="6395000000000003", actor="mgr2")
+    shop.gift_issue(number="7777000000000001", amount=2_000_000, actor="mgr2")
+    shop.gift_spend(number="7777000000000001", amount=500_000, actor="cashier", receipt_ref="G1")
+    out = tmp_path / "more.xlsx"
+    written = export(ledger_path, out, sheets=["card_issuance", "sale_lines", "cards_out_of_use", "redemptions",
+                                               "gift_cards"], locale="en", rows_max=3)
+    book = openpyxl.load_workbook(out)
+    assert [ws.title for ws in book.worksheets] == [
+        "Card issuance", "Sale lines", "Sale lines (2)", "Lost, replaced, blocked", "Redemptions", "Gift cards"]
+    assert written["sale_lines"] == 6
+    issued = rows(out, 0)[2:]
+    assert issued == [(datetime(2026, 3, 1), "mgr", 2, 0, 0, 0), (datetime(2026, 3, 3), "mgr2", 1, 0, 1, 1)]
+    lines = rows(out, 1)[2:] + rows(out, 2)[2:]
+    last_sale = [r for r in lines if r[2] == "R-s4"]
+    assert [r[12] for r in last_sale] == [3_000_000, 1_000_000]
+    assert sum(r[13] for r in last_sale) == bought.earned_points and sum(r[14] for r in last_sale) == 100
+    assert isinstance(lines[0][0], datetime) and all(isinstance(r[12], int) for r in lines)
+    out_of_use = {r[2]: r for r in rows(out, 3)[2:]}
+    assert set(out_of_use) == {"blocked", "replaced"} and out_of_use["replaced"][4] == "…0003"
+    assert rows(out, 4)[2:][0][3:6] == (sara, 100, bought.redeemed_rial)
+    assert [r[1:] for r in rows(out, 5)[2:]] == [("…0001", "active", "mgr2", 2_000_000, 500_000, 1_500_000)]
+    with zipfile.ZipFile(out) as z:
+        assert not any(n.encode() in z.read(f) for f in z.namelist()
+                       for n in (CARD_A, CARD_B, "6395000000000003", "7777000000000001"))
+
+
+def test_libreoffice_opens_the_stores_workbook_in_both_languages(shop: Ledger, ledger_path: Path,
+                                                                 tmp_path: Path) -> None:
+    for lang, says in (("en", "Revenue (Rial)"), ("fa", "فروش (ریال)")):
+        out = tmp_path / f"store-{lang}.xlsx"
+        export(ledger_path, out, locale=lang)
+        assert says in first_sheet_as_csv(out, tmp_path / lang)

@@ -118,7 +118,8 @@ def test_every_sheet_matches_the_hub_it_was_written_from(hub: Hub, chain, tmp_pa
     written = write(hub, out, locale="en")
     book = by_title(out)
     assert list(book) == ["KPIs", "Members", "Card issuance", "Sales", "Sale lines", "Sale statistics",
-                          "Lost, replaced, blocked", "Redemptions", "Gift cards", "RFM segments", "Charts"]
+                          "Lost, replaced, blocked", "Redemptions", "Gift cards", "Card stock", "RFM segments",
+                          "Charts"]
     with hub.engine.connect() as conn:
         hub_sales = conn.execute(select(sales.c.id, sales.c.kind, sales.c.amount, sales.c.store)).all()
         hub_lines = conn.execute(select(func.count(), func.sum(sale_lines.c.quantity * sale_lines.c.unit_price))).one()
@@ -315,3 +316,18 @@ def test_a_terminals_report_keeps_to_its_own_store(hub: Hub, chain, tmp_path: Pa
     assert members["Sara Ahmadi"][8] == ta.ledger.balance(sara) == own[sara] + elsewhere
     sold = [r for r in book.worksheets[2].iter_rows(min_row=2, values_only=True)]
     assert {r[3] for r in sold} == {"TA"} and "R-b3" not in {r[2] for r in sold}
+
+
+def test_the_card_stock_sheet_counts_where_the_printed_cards_are(hub: Hub, chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sync.hub.stock import assign, import_batch
+
+    numbers = [(f"line {i}", f"6395000000{500 + i:06d}") for i in range(1, 11)]
+    import_batch(hub, "print-1", numbers, "ho", "file cards.txt")
+    assign(hub, "print-1", "S1", 4, "ho")
+    out = tmp_path / "stock.xlsx"
+    write(hub, out, locale="en", sheets=["card_stock"])
+    rows = by_title(out)["Card stock"]
+    assert rows == [("head office", 6, 0, 0, 0, 0, 0), ("S1", 4, 0, 0, 0, 0, 0)]
+    narrowed = tmp_path / "stock-s2.xlsx"  # the store filter keeps its stores; head office stays
+    write(hub, narrowed, Filters(MARCH, stores=("S2",)), locale="fa", sheets=["card_stock"])
+    assert by_title(narrowed)["موجودی کارت"] == [("دفتر مرکزی", 6, 0, 0, 0, 0, 0)]

@@ -31,9 +31,10 @@ from sync.hub.reports import kpis as kpi
 from sync.hub.reports import queries as q
 from sync.hub.reports.sql import stream
 from sync.hub.schema import member_tiers, members, sales, stores
+from sync.hub.stock import COUNT_COLUMNS, HEAD_OFFICE, stock_counts
 
 SHEETS = ("kpis", "members", "card_issuance", "sales", "sale_lines", "sale_statistics", "cards_out_of_use",
-          "redemptions", "gift_cards", "segments", "charts")
+          "redemptions", "gift_cards", "card_stock", "segments", "charts")
 CHART_MONTHS = 12  # months shown in the charts by month
 
 TITLES = {
@@ -42,6 +43,7 @@ TITLES = {
     "sale_statistics": ("Sale statistics", "آمار فروش"),
     "cards_out_of_use": ("Lost, replaced, blocked", "کارت‌های مفقود، تعویضی، مسدود"),
     "redemptions": ("Redemptions", "استفاده از امتیاز"), "gift_cards": ("Gift cards", "کارت هدیه"),
+    "card_stock": ("Card stock", "موجودی کارت"),
     "segments": ("RFM segments", "بخش‌های RFM"), "charts": ("Charts", "نمودارها"),
 }
 
@@ -81,12 +83,17 @@ COLUMNS: dict[str, list[Col]] = {
                    Col("Issued by", "صادرکننده"), Col("Loaded in the period (Rial)", "شارژ در دوره (ریال)", "int"),
                    Col("Spent in the period (Rial)", "خرج در دوره (ریال)", "int"),
                    Col("Balance now (Rial)", "مانده فعلی (ریال)", "int")],
+    # now, not of the period: where the pre-printed cards are (sync.hub.stock)
+    "card_stock": [Col("Where", "محل", width=16), Col("In stock", "موجود", "int"), Col("Issued", "صادرشده", "int"),
+                   Col("Lost", "مفقود", "int"), Col("Blocked", "مسدود", "int"), Col("Replaced", "تعویض‌شده", "int"),
+                   Col("Issued outside stock", "صادرشده خارج از موجودی", "int")],
     "segments": [Col("Segment", "بخش"), Col("Members", "تعداد اعضا", "int"), Col("Share", "سهم", "percent"),
                  Col("Average purchases", "میانگین دفعات خرید", "number"),
                  Col("Average spend (Rial)", "میانگین خرید (ریال)", "int"),
                  Col("What they should get", "اقدام پیشنهادی", width=70)],
 }
 CARD_EVENTS = ("lost", "replaced", "blocked")
+HEAD_OFFICE_NAME = {False: "head office", True: "دفتر مرکزی"}
 
 
 @dataclass
@@ -254,6 +261,16 @@ class _Export:
                 for issued, number, status, by, loaded, spent, balance in stream(self.conn, q.gift_cards_sheet(self.f)))
         self.table("gift_cards", rows)
 
+    def card_stock(self) -> None:
+        """Pre-printed cards now, by place: head office, then each store (the store
+        filter keeps those stores; head office is always shown)."""
+        places = stock_counts(self.conn)
+        keep = set(self.f.stores)
+        rows = [(HEAD_OFFICE_NAME[self.fa] if p["where"] == HEAD_OFFICE else p["where"],
+                 *(int(p[c]) for c in COUNT_COLUMNS))
+                for p in places if not keep or p["where"] == HEAD_OFFICE or p["where"] in keep]
+        self.table("card_stock", rows)
+
     def segment_rows(self) -> list[tuple[Any, ...]]:
         seg = self.segments
         total = sum(seg.members.values())
@@ -405,7 +422,8 @@ def export(engine: Engine, out: Path, filters: q.Filters, *, locale: str = "fa",
                 {"kpis": job.kpis, "members": job.members, "card_issuance": job.card_issuance, "sales": job.sales,
                  "sale_lines": job.sale_lines, "sale_statistics": job.sale_statistics,
                  "cards_out_of_use": job.cards_out_of_use, "redemptions": job.redemptions,
-                 "gift_cards": job.gift_cards, "segments": job.segments_sheet, "charts": job.charts}[kind]()
+                 "gift_cards": job.gift_cards, "card_stock": job.card_stock, "segments": job.segments_sheet,
+                 "charts": job.charts}[kind]()
             book.close()
             done = True
         return job.written

@@ -38,6 +38,12 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.sqlite3'}"
         return
+    yield from pg_schema_url()
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A hub URL on the real PostgreSQL in a fresh schema, dropped afterwards (a fixture's
+    body: under CI an unreachable PostgreSQL fails the test, elsewhere it skips)."""
     why = _pg_available()
     if why is not None:
         if os.environ.get("CI") == "true":

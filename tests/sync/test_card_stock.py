@@ -228,7 +228,7 @@ def test_an_old_terminal_gets_no_stock_and_keeps_syncing(hub: Hub, hub_http: Tes
     assert chain_answer["card_stock_required"] is False
     assert [r["number"] for r in other.send(protocol=2).json()["card_stock"]] == ["6395000000000002"]
     again = new.send(protocol=2, directory_rev=chain_answer["directory_rev"]).json()
-    assert again["card_stock"] == []
+    assert again.get("card_stock", []) == []  # an empty list is left out of a protocol-2 answer
 
 
 def test_a_stock_larger_than_one_answer_arrives_whole_over_several(hub: Hub, chain,  # type: ignore[no-untyped-def]

@@ -6,16 +6,14 @@ lands at the hub exactly once, and every terminal ends on the hub's balances."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from ledger.errors import LedgerError
 from ledger.sales import post_sale
@@ -31,7 +29,7 @@ from sync.hub.service import Hub
 from sync.hub.verify import verify_hub
 from tests.conftest import sale
 from tests.e2e.agent_proc import free_port
-from tests.sync.conftest import PG_URL, _pg_available
+from tests.sync.conftest import pg_schema_url
 from tests.sync.test_processes import HubProc
 
 SALES_EACH = 40
@@ -40,19 +38,7 @@ SETTLE_S = 90.0
 
 @pytest.fixture
 def pg_hub_url() -> Iterator[str]:
-    why = _pg_available()
-    if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{why}; under CI the PostgreSQL tests must run")
-        pytest.skip(why)
-    schema = f"hub_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    yield from pg_schema_url()
 
 
 class Terminal:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from collections.abc import Callable
 from typing import IO, Protocol
 
 
@@ -42,6 +43,14 @@ class _Silent:
 
 
 NO_PROGRESS: Progress = _Silent()
+
+# work in several stages (check, then write) takes a factory and shows one bar a stage
+ProgressFactory = Callable[[str], Progress]
+
+
+def no_progress(label: str) -> Progress:
+    """The factory that shows nothing."""
+    return NO_PROGRESS
 
 
 class SummaryLine:

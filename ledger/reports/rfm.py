@@ -78,9 +78,25 @@ def segment_of(r: int, f: int, m: int) -> str:
 def _scorer(values: Sequence[int]) -> Callable[[int], int]:
     """value -> 1..5: the share of `values` at or below it, in fifths rounded up. Ties
     share a score, a larger value never scores lower, and the largest scores 5."""
-    ordered = sorted(values)
+    return _scorer_of_sorted(sorted(values))
+
+
+def _scorer_of_sorted(ordered: Sequence[int]) -> Callable[[int], int]:
     n = len(ordered)
     return lambda v: (SCORES * bisect_right(ordered, v) + n - 1) // n
+
+
+def cuts_of_sorted(ordered: Sequence[int]) -> tuple[int | None, ...]:
+    """For the scores 2 to 5, the least value of the population that scores at least
+    that (None: none does); a value of the population below the first cut scores 1.
+    What a database query needs to score a member as `_scorer` would: a value scores
+    at least k when at least ceil(((k-1)n + 1) / 5) of the n values are at or below it."""
+    n = len(ordered)
+    cuts: list[int | None] = []
+    for k in range(2, SCORES + 1):
+        needed = ((k - 1) * n + SCORES) // SCORES
+        cuts.append(ordered[needed - 1] if 1 <= needed <= n else None)
+    return tuple(cuts)
 
 
 def score(activity: Sequence[Activity], now: datetime) -> list[Rfm]:
@@ -113,9 +129,10 @@ class Ranks:
             visits.append(v)
             spend.append(s)
         self.buyers = len(recency)
-        self._r = _scorer(recency) if recency else None
-        self._f = _scorer(visits) if visits else None
-        self._m = _scorer(spend) if spend else None
+        ordered = [sorted(values) for values in (recency, visits, spend)]
+        self._r, self._f, self._m = (_scorer_of_sorted(o) if o else None for o in ordered)
+        # (recency as minus the days, visits, spend): the cuts of each score, for SQL
+        self.cuts: tuple[tuple[int | None, ...], ...] = tuple(cuts_of_sorted(o) for o in ordered)
 
     def of(self, days: int | None, visits: int, spend: int) -> tuple[int, int, int, str]:
         """(r, f, m, segment) of a member; days None or no visits: never bought."""

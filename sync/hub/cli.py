@@ -250,13 +250,15 @@ def cards_stock() -> None:
 @click.option("--file", "path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Or a file: one number per line, or the first column of an .xlsx workbook.")
 @click.option("--by", default=_operator, show_default="the user running it", help="Who imports it (audited).")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary line on stderr.")
 @click.pass_obj
 def cards_stock_import(db_url: str, batch: str, first: str | None, last: str | None, path: Path | None,
-                       by: str) -> None:
+                       by: str, quiet: bool) -> None:
     """Take a batch of printed cards into head office's stock: every number must be a
     member card of the programme (ranges, check digit, never a payment card), new to the
     stock and not issued; if one is not, the refused numbers are listed (masked) and
     nothing is imported."""
+    from ledger.progress import progress_for
     from sync.hub.stock import import_batch
     from sync.hub.stockfile import file_numbers, range_numbers
 
@@ -268,7 +270,7 @@ def cards_stock_import(db_url: str, batch: str, first: str | None, last: str | N
     else:
         numbered = range_numbers(first or "", last or "", hub.card_policy())
         source = f"range of {len(numbered)}"
-    row = import_batch(hub, batch, numbered, by, source)
+    row = import_batch(hub, batch, numbered, by, source, progress=lambda label: progress_for(label, quiet=quiet))
     click.echo(f"batch {row['name']}: {row['cards']} card(s) in stock at head office")
 
 
@@ -278,15 +280,18 @@ def cards_stock_import(db_url: str, batch: str, first: str | None, last: str | N
 @click.option("--count", type=click.IntRange(1), default=None, help="How many (lowest numbers first) ...")
 @click.option("--all", "everything", is_flag=True, help="... or every card of the batch left at head office.")
 @click.option("--by", default=_operator, show_default="the user running it", help="Who assigns them (audited).")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary line on stderr.")
 @click.pass_obj
-def cards_stock_assign(db_url: str, batch: str, store: str, count: int | None, everything: bool, by: str) -> None:
+def cards_stock_assign(db_url: str, batch: str, store: str, count: int | None, everything: bool, by: str,
+                       quiet: bool) -> None:
     """Send cards of BATCH from head office to a store; its tills receive them at their
     next sync and issue them offline."""
+    from ledger.progress import progress_for
     from sync.hub.stock import assign
 
     if (count is None) == (not everything):
         raise click.UsageError("say how many: --count N or --all")
-    done = assign(_hub(db_url), batch, store, count, by)
+    done = assign(_hub(db_url), batch, store, count, by, progress=lambda label: progress_for(label, quiet=quiet))
     click.echo(f"{done['cards']} card(s) of batch {done['batch']} assigned to store {done['store']} "
                f"({done['first']} to {done['last']})")
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from ledger.cardpolicy import CardPolicy, mask, normalise_card_number
 from ledger.errors import ValidationFailed
+from ledger.progress import ProgressFactory, no_progress, progress_of
 from ledger.timefmt import format_utc
 from sync.errors import HubRefused
 from sync.hub.schema import audit, card_batches, card_stock, card_stock_outside, cards, counters, stores
@@ -78,7 +79,8 @@ def _refusal(name: str, total: int, problems: list[str]) -> HubRefused:
                       + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else ""), 422, "stock_refused")
 
 
-def import_batch(hub: "Hub", name: str, numbered: Numbered, by: str, source: str) -> dict[str, Any]:
+def import_batch(hub: "Hub", name: str, numbered: Numbered, by: str, source: str,
+                 progress: ProgressFactory = no_progress) -> dict[str, Any]:
     """A new batch of printed cards at head office, all or nothing: refused whole
     (HubRefused listing the refused numbers, masked) if any number is not a member
     card of the programme, is in the batch twice, is already in stock or already
@@ -97,20 +99,25 @@ def import_batch(hub: "Hub", name: str, numbered: Numbered, by: str, source: str
             raise HubRefused(f"there is already a batch {name}; give this one another name", 409, "batch_exists")
         numbers, problems = check_numbers(hub._card_policy(conn), numbered)
         where = {normalise_card_number(raw): w for w, raw in numbered if _normalises(raw)}
-        for chunk in _chunks(sorted(numbers), LOOKUP_CHUNK):
-            for number, batch in conn.execute(select(card_stock.c.number, card_stock.c.batch)
-                                              .where(card_stock.c.number.in_(chunk))):
-                problems.append(f"{where[number]}: card {mask(number)} is already in stock (batch {batch})")
-            for number in conn.execute(select(cards.c.number).where(cards.c.number.in_(chunk))).scalars():
-                problems.append(f"{where[number]}: card {mask(number)} is already issued to a member")
+        with progress_of(progress(f"batch {name}: checking against the stock and the cards"),
+                         len(numbers)) as bar:
+            for chunk in _chunks(sorted(numbers), LOOKUP_CHUNK):
+                for number, batch in conn.execute(select(card_stock.c.number, card_stock.c.batch)
+                                                  .where(card_stock.c.number.in_(chunk))):
+                    problems.append(f"{where[number]}: card {mask(number)} is already in stock (batch {batch})")
+                for number in conn.execute(select(cards.c.number).where(cards.c.number.in_(chunk))).scalars():
+                    problems.append(f"{where[number]}: card {mask(number)} is already issued to a member")
+                bar.advance(len(chunk))
         if problems:
             raise _refusal(name, len(numbered), problems)
         conn.execute(insert(card_batches).values(name=name, cards=len(numbers), source=source[:200],
                                                  imported_at=at, imported_by=by))
-        for chunk in _chunks(numbers, WRITE_CHUNK):
-            conn.execute(insert(card_stock), [{"number": n, "batch": name, "status": "in_stock", "store": None,
-                                               "assigned_at": None, "assigned_by": None, "issued_at": None,
-                                               "issued_terminal": None, "rev": None} for n in chunk])
+        with progress_of(progress(f"batch {name}: writing"), len(numbers)) as bar:
+            for chunk in _chunks(numbers, WRITE_CHUNK):
+                conn.execute(insert(card_stock), [{"number": n, "batch": name, "status": "in_stock", "store": None,
+                                                   "assigned_at": None, "assigned_by": None, "issued_at": None,
+                                                   "issued_terminal": None, "rev": None} for n in chunk])
+                bar.advance(len(chunk))
         record(conn, now, by, "stock.import", name, cards=len(numbers), source=source[:200],
                first=mask(min(numbers)), last=mask(max(numbers)))
         return dict(conn.execute(select(card_batches).where(card_batches.c.name == name)).one()._mapping)
@@ -134,7 +141,8 @@ def _take_revs(conn: Connection, count: int) -> int:
     return int(row[0]) - count + 1
 
 
-def assign(hub: "Hub", batch: str, store: str, count: int | None, by: str) -> dict[str, Any]:
+def assign(hub: "Hub", batch: str, store: str, count: int | None, by: str,
+           progress: ProgressFactory = no_progress) -> dict[str, Any]:
     """Send `count` cards of a batch (None: every one left) from head office to a
     store, lowest numbers first; its terminals receive them at their next sync. All
     or nothing: refused if the batch has fewer at head office. What was assigned."""
@@ -163,11 +171,13 @@ def assign(hub: "Hub", batch: str, store: str, count: int | None, by: str) -> di
             raise HubRefused(f"batch {batch} has {len(numbers)} card(s) left at head office, not {count}; nothing "
                              "was assigned", 409, "stock_short")
         first_rev = _take_revs(conn, len(numbers))
-        for chunk_start in range(0, len(numbers), WRITE_CHUNK):
-            conn.execute(update(card_stock).where(card_stock.c.number == bindparam("n")).values(
-                status="assigned", store=store, assigned_at=at, assigned_by=by, rev=bindparam("r")),
-                [{"n": n, "r": first_rev + chunk_start + i}
-                 for i, n in enumerate(numbers[chunk_start:chunk_start + WRITE_CHUNK])])
+        with progress_of(progress(f"batch {batch}: assigning to store {store}"), len(numbers)) as bar:
+            for chunk_start in range(0, len(numbers), WRITE_CHUNK):
+                chunk = numbers[chunk_start:chunk_start + WRITE_CHUNK]
+                conn.execute(update(card_stock).where(card_stock.c.number == bindparam("n")).values(
+                    status="assigned", store=store, assigned_at=at, assigned_by=by, rev=bindparam("r")),
+                    [{"n": n, "r": first_rev + chunk_start + i} for i, n in enumerate(chunk)])
+                bar.advance(len(chunk))
         record(conn, now, by, "stock.assign", batch, store=store, cards=len(numbers), first=mask(numbers[0]),
                last=mask(numbers[-1]))
     return {"batch": batch, "store": store, "cards": len(numbers), "first": numbers[0], "last": numbers[-1]}

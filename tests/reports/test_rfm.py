@@ -69,3 +69,16 @@ def test_scores_are_one_to_five_and_more_never_scores_less(rows: list[tuple[int 
                 assert a.r >= b.r
     if bought:
         assert max(r.m for r in bought) == 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=-10**12, max_value=10**12), min_size=1, max_size=60))
+def test_the_cuts_a_query_scores_by_agree_with_the_scorer(values: list[int]) -> None:
+    """A report scores members in SQL from the cuts (sync.hub.reports.queries): a value
+    of the population scores 1 plus the cuts at or below it, exactly as the scorer."""
+    from ledger.reports.rfm import _scorer, cuts_of_sorted
+
+    scorer, cuts = _scorer(values), cuts_of_sorted(sorted(values))
+    assert len(cuts) == 4
+    for v in values:
+        assert scorer(v) == 1 + sum(1 for c in cuts if c is not None and v >= c)

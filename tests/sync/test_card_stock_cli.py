@@ -56,8 +56,11 @@ def test_head_office_imports_assigns_counts_and_reads_a_cards_story(hub_url: str
 
     good = tmp_path / "cards.txt"
     good.write_text("\n".join(card(i) for i in range(1, 6)) + "\n")
-    assert "batch B1: 5 card(s) in stock at head office" in _ok(hub_url, "cards", "stock", "import", "--batch", "B1",
-                                                                "--file", str(good), "--by", "ho")
+    out = _cli(hub_url, "cards", "stock", "import", "--batch", "B1", "--file", str(good), "--by", "ho")
+    assert out.returncode == 0 and "batch B1: 5 card(s) in stock at head office" in out.stdout
+    # not a terminal (a cron job's log): one summary line a stage on stderr, no bar
+    assert "batch B1: checking against the stock and the cards: 5 done in" in out.stderr
+    assert "batch B1: writing: 5 done in" in out.stderr and "\x1b[" not in out.stderr
     book = openpyxl.Workbook()
     for i in range(6, 9):
         book.active.append([card(i)])
@@ -69,8 +72,9 @@ def test_head_office_imports_assigns_counts_and_reads_a_cards_story(hub_url: str
     out = _cli(hub_url, "cards", "stock", "import", "--batch", "B4", "--by", "ho")
     assert out.returncode == 2 and "give --first and --last, or --file" in out.stderr
 
-    assert f"2 card(s) of batch B1 assigned to store S1 ({card(1)} to {card(2)})" in _ok(
-        hub_url, "cards", "stock", "assign", "B1", "--store", "S1", "--count", "2", "--by", "ho")
+    out = _cli(hub_url, "cards", "stock", "assign", "B1", "--store", "S1", "--count", "2", "--by", "ho", "--quiet")
+    assert out.returncode == 0 and f"2 card(s) of batch B1 assigned to store S1 ({card(1)} to {card(2)})" in out.stdout
+    assert out.stderr == ""  # --quiet: no summary line either
     out = _cli(hub_url, "cards", "stock", "assign", "B1", "--store", "S1", "--count", "9")
     assert out.returncode == 1 and "has 3 card(s) left at head office, not 9" in out.stderr
     counts = json.loads(_ok(hub_url, "cards", "stock", "counts", "--json"))

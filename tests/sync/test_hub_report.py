@@ -250,6 +250,36 @@ def test_filters_narrow_every_sheet(hub: Hub, chain, tmp_path: Path) -> None:  #
     assert len(by_title(tiered)["Sales"]) == 6
 
 
+def test_a_segment_narrows_the_kpis_statistics_and_card_sheets_to_its_members(hub: Hub, chain,  # type: ignore[no-untyped-def]
+                                                                               tmp_path: Path) -> None:
+    from ledger.reports.rfm import SEGMENTS
+
+    whole = tmp_path / "whole.xlsx"
+    write(hub, whole, locale="en")
+    book = by_title(whole)
+    key_of = {english: key for key, (english, _) in SEGMENTS.items()}
+    segment_of = {r[0]: key_of[r[4]] for r in book["Members"]}
+    reza = next(r[0] for r in book["Members"] if r[1] == "Reza Rostami")
+    key = segment_of[reza]
+    kept = {m for m, k in segment_of.items() if k == key}
+    assert kept != set(segment_of)  # the filter must leave someone out to prove anything
+    out = tmp_path / "segment.xlsx"
+    write(hub, out, Filters(MARCH, segments=(key,)), locale="en")
+    narrowed = by_title(out)
+    purchases = [r for r in book["Sales"] if r[1] == "sale" and r[5] in kept]
+    assert narrowed["Sales"] == [r for r in book["Sales"] if r[5] in kept]
+    kpis = {r[0]: r for r in narrowed["KPIs"]}
+    assert kpis["Purchases"][1] == len(purchases)
+    lines = [r for r in book["Sale lines"] if r[5] in kept]
+    assert sum(r[5] for r in narrowed["Sale statistics"]) == sum(r[13] for r in lines if r[1] == "sale") > 0
+    assert sum(r[7] for r in narrowed["Sale statistics"]) == sum(r[11] for r in lines if r[1] == "sale")
+    assert kpis["Active members"][1] == len({r[5] for r in purchases})
+    assert kpis["Members at the period's end"][1] == len(kept)
+    assert {r[0] for r in narrowed["Sale statistics"]} == {r[3] for r in purchases}
+    assert narrowed["Redemptions"] == [r for r in book["Redemptions"] if r[4] in kept]
+    assert [r[1] for r in narrowed["Members"]] == [r[1] for r in book["Members"] if r[0] in kept]
+
+
 def test_the_command_and_its_clear_refusals(hub: Hub, chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url = hub.engine.url.render_as_string(hide_password=False)
     runner = CliRunner()

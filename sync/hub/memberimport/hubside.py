@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ledger.progress import NO_PROGRESS, Progress, progress_of
+from ledger.progress import NO_PROGRESS, Progress, ProgressFactory, no_progress, progress_of
 from ledger.timefmt import format_utc
 from sync.errors import ImportRefused
 from sync.hub.hubchain import HubEntry, chain_entries, lock_hub_chain
@@ -60,7 +60,6 @@ CARD_TECHNOLOGY = "magstripe"  # the card's technology until its first swipe or 
 # everyday names of the default tiers, beside the loyalty table's own
 TIER_ALIASES = {"bronze": ("برنز",), "silver": ("نقره", "نقره ای"), "gold": ("طلا",)}
 
-ProgressFactory = Callable[[str], Progress]
 
 
 @dataclass
@@ -78,8 +77,7 @@ class ImportReport:
     member_ids: list[str] = field(default_factory=list)
 
 
-def _silent(label: str) -> Progress:
-    return NO_PROGRESS
+_silent = no_progress
 
 
 def _by(by: str) -> str:

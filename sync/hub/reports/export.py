@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -143,12 +143,11 @@ class _Export:
                            for last, visits, spend in stream(conn, q.activity_values(filters.days.until))
                            if last is not None and visits)
         self.counted = False
-        self.in_segments: set[str] | None = None
         if filters.segments:
-            wanted = set(filters.segments)
-            self.in_segments = {
-                member for member, last, visits, spend in stream(conn, q.activity(filters.days.until))
-                if self.ranks.of(_days_since(last, self.rfm_at), int(visits), int(spend))[3] in wanted}
+            # every sheet of members, sales, cards and points (and the KPIs) keeps the
+            # members of those segments, in SQL; gift cards and the card stock name no member
+            self.f = replace(filters, in_segment=q.in_segments(self.ranks, self.rfm_at, filters.days.until,
+                                                                filters.segments))
 
     def note(self) -> str:
         f, fa = self.f, self.fa
@@ -160,12 +159,6 @@ class _Export:
         if f.segments:
             parts.append(("بخش: " if fa else "segments: ") + ", ".join(self.label[s] for s in f.segments))
         return " | ".join(parts)
-
-    def _of_segments(self, rows: Iterable[Sequence[Any]], member_col: int) -> Iterable[Sequence[Any]]:
-        if self.in_segments is None:
-            return rows
-        keep = self.in_segments
-        return (r for r in rows if r[member_col] in keep)
 
     def table(self, kind: str, rows: Iterable[Sequence[Any]]) -> None:
         placed = self.book.table(TITLES[kind], COLUMNS[kind], rows, self.note())
@@ -230,10 +223,10 @@ class _Export:
                  int(earned), int(redeemed), int(rial), actor)
                 for at, kind, receipt, store, terminal, member, tier, card, amount, earned, redeemed, rial, actor
                 in stream(self.conn, q.sales_sheet(self.f)))
-        self.table("sales", self._of_segments(rows, 5))
+        self.table("sales", rows)
 
     def sale_lines(self) -> None:
-        rows = self._of_segments(stream(self.conn, q.sale_lines_sheet(self.f)), 5)
+        rows = stream(self.conn, q.sale_lines_sheet(self.f))
         self.table("sale_lines", shared_points(rows, sale=16, quantity=11, price=12, amount=13, earned=14, redeemed=15,
                                                line_no=7))
 
@@ -248,13 +241,13 @@ class _Export:
                  issued, by)
                 for changed, number, status, reason, new, member, name, store, issued, by
                 in stream(self.conn, q.cards_out_of_use(self.f)))
-        self.table("cards_out_of_use", self._of_segments(rows, 5))
+        self.table("cards_out_of_use", rows)
 
     def redemptions(self) -> None:
         rows = ((at, store or "", terminal, receipt or "", member, tier, int(points), int(rial), actor)
                 for at, store, terminal, receipt, member, tier, points, rial, actor
                 in stream(self.conn, q.redemptions(self.f)))
-        self.table("redemptions", self._of_segments(rows, 4))
+        self.table("redemptions", rows)
 
     def gift_cards(self) -> None:
         rows = ((issued, mask_card(number), status, by, int(loaded), int(spent), int(balance))

@@ -14,7 +14,8 @@ from sqlalchemy import Connection, and_, case, exists, func, select
 from ledger.reports.days import Days
 from ledger.rules import default_ruleset, parse_ruleset, point_value_at
 from ledger.timefmt import format_utc
-from sync.hub.reports.queries import EARNING, Filters, _member_filters, _sale_filters, _with_member, _with_tier, tier_of
+from sync.hub.reports.queries import (EARNING, Filters, _member_filters, _sale_filters, _with_member, _with_tier,
+                                      member_filters)
 from sync.hub.schema import entries, members, rulesets, sales, terminals
 
 
@@ -113,9 +114,7 @@ def _entry_where(f: Filters) -> list[Any]:
     out = [entries.c.created_at >= format_utc(f.days.since), entries.c.created_at < format_utc(f.days.until)]
     if f.stores:
         out.append(terminals.c.store.in_(f.stores))
-    if f.tiers:
-        out.append(tier_of().in_(f.tiers))
-    return out
+    return out + member_filters(f)
 
 
 def measure(conn: Connection, f: Filters) -> dict[str, int | float]:

@@ -1,20 +1,22 @@
 """The report's queries (SQLAlchemy Core; the same text runs on SQLite and PostgreSQL).
 
-Each builder returns one SELECT for one sheet, narrowed by the filters that apply to
-it in SQL (period, stores, tiers); segments are scored in Python (ledger.reports.rfm)
-and applied to the streamed rows by the caller.
+Each builder returns one SELECT for one sheet, narrowed by the filters in SQL: period,
+stores, tiers, and segments (scored as ledger.reports.rfm scores them, from the cuts
+of the whole chain's population, by `in_segments`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.reports.days import Days
+from ledger.reports.rfm import Ranks
 from ledger.timefmt import format_utc
 from sync.hub.reports.sql import local_day
 from sync.hub.schema import (
@@ -43,6 +45,9 @@ class Filters:
     stores: tuple[str, ...] = ()
     tiers: tuple[str, ...] = ()
     segments: tuple[str, ...] = ()
+    # the segments as a condition on members.c.id (in_segments), set by the export
+    # once it has scored the chain; None: every member
+    in_segment: ColumnElement[bool] | None = field(default=None, compare=False)
 
 
 def tier_of() -> ColumnElement[Any]:
@@ -59,13 +64,21 @@ def _between(column: Any, since: datetime | None, until: datetime | None) -> lis
     return out
 
 
+def member_filters(f: Filters) -> list[ColumnElement[bool]]:
+    """Tier and segment, on a query that joins the member (_with_member)."""
+    out: list[ColumnElement[bool]] = []
+    if f.tiers:
+        out.append(tier_of().in_(f.tiers))
+    if f.in_segment is not None:
+        out.append(f.in_segment)
+    return out
+
+
 def _member_filters(f: Filters) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     if f.stores:
         out.append(members.c.store_code.in_(f.stores))
-    if f.tiers:
-        out.append(tier_of().in_(f.tiers))
-    return out
+    return out + member_filters(f)
 
 
 def _with_member(stmt: Select[Any], member_id: Any) -> Select[Any]:
@@ -89,8 +102,44 @@ def activity(until: datetime) -> Any:
 
 
 def activity_values(until: datetime) -> Select[Any]:
+    """The population RFM scores against: every member's activity (a sale without a
+    member is no one's)."""
     a = activity(until).subquery()
-    return select(a.c.last_visit, a.c.visits, a.c.spend)
+    return select(a.c.last_visit, a.c.visits, a.c.spend).where(a.c.member_id.is_not(None))
+
+
+def _scored(value: Any, cuts: tuple[int | None, ...]) -> ColumnElement[Any]:
+    """1..5 of a value of the population, as rfm._scorer gives it (cuts: rfm.cuts_of_sorted)."""
+    whens = [(value >= cut, score) for score, cut in reversed(list(enumerate(cuts, start=2))) if cut is not None]
+    return case(*whens, else_=1) if whens else literal(1)
+
+
+def in_segments(ranks: Ranks, at: datetime, until: datetime, wanted: Collection[str]) -> ColumnElement[bool]:
+    """members.c.id is in one of the `wanted` segments, scored as Ranks.of scores a
+    member with their purchases up to `until` and days counted to `at`. Recency is
+    minus the days: a cut -D (at most D days) is a last visit after at - (D + 1) days,
+    since days are whole days rounded down (and none for a visit after `at`)."""
+    a = activity(until).subquery()
+    bought = and_(a.c.member_id.is_not(None), a.c.last_visit.is_not(None), a.c.visits > 0)
+    r_cuts, f_cuts, m_cuts = ranks.cuts
+    r_whens = [(a.c.last_visit > format_utc(at - timedelta(days=-cut + 1)), score)
+               for score, cut in reversed(list(enumerate(r_cuts, start=2))) if cut is not None]
+    scored = select(a.c.member_id, (case(*r_whens, else_=1) if r_whens else literal(1)).label("r"),
+                    _scored(a.c.visits, f_cuts).label("f"), _scored(a.c.spend, m_cuts).label("m")
+                    ).where(bought).subquery()
+    r, f, m = scored.c.r, scored.c.f, scored.c.m
+    # rfm.segment_of, case by case in the same order
+    segment = case((and_(r >= 4, f >= 4, m >= 4), "champions"), (and_(f >= 4, r >= 3), "loyal"),
+                   (f >= 4, "at_risk"), (and_(r >= 4, f <= 2), "new"), (and_(r <= 2, f >= 3), "at_risk"),
+                   (r <= 2, "hibernating"), else_="regular")
+    buying = sorted(set(wanted) - {"no_purchase"})
+    condition: ColumnElement[bool] = (members.c.id.in_(select(scored.c.member_id).where(segment.in_(buying)))
+                                      if buying else false())
+    if "no_purchase" in wanted:
+        b = activity(until).subquery()
+        buyers = select(b.c.member_id).where(b.c.member_id.is_not(None), b.c.last_visit.is_not(None), b.c.visits > 0)
+        condition = or_(condition, members.c.id.not_in(buyers))
+    return condition
 
 
 def members_sheet(f: Filters) -> Select[Any]:
@@ -124,9 +173,7 @@ def _sale_filters(f: Filters) -> list[ColumnElement[bool]]:
     out = _between(sales.c.created_at, f.days.since, f.days.until)
     if f.stores:
         out.append(sales.c.store.in_(f.stores))
-    if f.tiers:
-        out.append(tier_of().in_(f.tiers))
-    return out
+    return out + member_filters(f)
 
 
 def sales_sheet(f: Filters) -> Select[Any]:
@@ -191,9 +238,7 @@ def card_issues(f: Filters) -> Select[Any]:
     stmt = _with_member(stmt, cards.c.member_id).where(*_between(cards.c.issued_at, f.days.since, f.days.until))
     if f.stores:
         stmt = stmt.where(store.in_(f.stores))
-    if f.tiers:
-        stmt = stmt.where(tier_of().in_(f.tiers))
-    return stmt.group_by(day, store, cards.c.issued_by)
+    return stmt.where(*member_filters(f)).group_by(day, store, cards.c.issued_by)
 
 
 def card_status_changes(f: Filters) -> Select[Any]:
@@ -213,9 +258,7 @@ def card_status_changes(f: Filters) -> Select[Any]:
         cards.c.status != "active", *_between(cards.c.status_changed_at, f.days.since, f.days.until))
     if f.stores:
         stmt = stmt.where(store.in_(f.stores))
-    if f.tiers:
-        stmt = stmt.where(tier_of().in_(f.tiers))
-    return stmt.group_by(day, store, told.c.actor, cards.c.status)
+    return stmt.where(*member_filters(f)).group_by(day, store, told.c.actor, cards.c.status)
 
 
 def cards_out_of_use(f: Filters) -> Select[Any]:
@@ -236,9 +279,7 @@ def redemptions(f: Filters) -> Select[Any]:
         entries.c.kind == "redeem", *_between(entries.c.created_at, f.days.since, f.days.until))
     if f.stores:
         stmt = stmt.where(terminals.c.store.in_(f.stores))
-    if f.tiers:
-        stmt = stmt.where(tier_of().in_(f.tiers))
-    return stmt.order_by(entries.c.created_at, entries.c.terminal_code, entries.c.seq)
+    return stmt.where(*member_filters(f)).order_by(entries.c.created_at, entries.c.terminal_code, entries.c.seq)
 
 
 def gift_cards_sheet(f: Filters) -> Select[Any]:
@@ -283,9 +324,7 @@ def points_by_day(f: Filters, since: datetime) -> Select[Any]:
     stmt = _with_member(stmt, entries.c.member_id).where(*_between(entries.c.created_at, since, f.days.until))
     if f.stores:
         stmt = stmt.where(terminals.c.store.in_(f.stores))
-    if f.tiers:
-        stmt = stmt.where(tier_of().in_(f.tiers))
-    return stmt.group_by(day).order_by(day)
+    return stmt.where(*member_filters(f)).group_by(day).order_by(day)
 
 
 def known(column: Any) -> Select[Any]:

@@ -6,6 +6,8 @@ both read a seq and then race to write it; the loser waits up to busy_timeout_ms
 
 from __future__ import annotations
 
+import functools
+
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,6 +111,11 @@ def upgrade(engine: Engine) -> str | None:
     from alembic import command
 
     with translate_db_errors("database upgrade failed"):
+        at = current_revision(engine)
+        # at head (every start but the first after an update): one read, not alembic's
+        # environment, which loads every migration script again on each open
+        if at is not None and at == head_revision():
+            return at
         command.upgrade(_alembic_config(engine), "head")
     return current_revision(engine)
 
@@ -120,6 +127,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@functools.lru_cache(maxsize=1)  # the scripts are the installed code's: they do not change while it runs
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, String, func, select, type_coerce
 
 from ledger.cardpolicy import CardPolicy, mask, payment_network
-from ledger.chain import GENESIS_HASH, entry_hash
+from ledger.chain import GENESIS_HASH, HASHED_FIELDS, hash_of_values
 from ledger.schema import balances, checkpoints, entries, gift_cards, member_rule_uses, member_stats, terminals
 
 VERIFY_BATCH_ROWS = 5000
@@ -35,6 +35,15 @@ class VerifyReport:
         return not self.problems
 
 
+# the hashed fields in the chain's order, the time as the text that was hashed (not
+# parsed and formatted again), then the stored hash: a tuple per row for hash_of_values
+_CHAIN_QUERY = select(*(type_coerce(entries.c[name], String) if name == "created_at" else entries.c[name]
+                        for name in HASHED_FIELDS), entries.c.hash).order_by(entries.c.terminal_code, entries.c.seq)
+_N_HASHED = len(HASHED_FIELDS)
+_ID, _TERMINAL, _SEQ, _POINTS, _AMOUNT, _PREV = (HASHED_FIELDS.index(name) for name in (
+    "id", "terminal_code", "seq", "points", "amount", "prev_hash"))
+
+
 def _check_chains(conn: Connection, report: VerifyReport) -> None:
     current: str | None = None
     expected_seq = 1
@@ -45,37 +54,37 @@ def _check_chains(conn: Connection, report: VerifyReport) -> None:
     heads = {r.code: (int(r.next_seq) - 1, r.last_hash) for r in conn.execute(select(terminals))}
     ends: dict[str, tuple[int, str]] = {}  # terminal -> (seq, hash) its kept chain ends at
     bad: set[str] = set()  # terminals whose chain is already reported broken
-    result = conn.execution_options(yield_per=VERIFY_BATCH_ROWS).execute(
-        select(entries).order_by(entries.c.terminal_code, entries.c.seq)
-    )
+    result = conn.execution_options(yield_per=VERIFY_BATCH_ROWS).execute(_CHAIN_QUERY)
     for row in result:
-        data = dict(row._mapping)
-        if data["terminal_code"] != current:
+        # the hashed fields as stored (the time as its text), then the stored hash
+        values, stored = tuple(row[:_N_HASHED]), row[_N_HASHED]
+        code, seq, points, amount = values[_TERMINAL], values[_SEQ], values[_POINTS], values[_AMOUNT]
+        if code != current:
             if current is not None and not broken:
                 ends[current] = (expected_seq - 1, prev)
-            current, broken = data["terminal_code"], False
+            current, broken = code, False
             seq0, prev = archived.get(current, (0, GENESIS_HASH))
             expected_seq = seq0 + 1
             report.terminals += 1
         report.entries_checked += 1
         if broken:
             continue
-        where = f"entry {data['id']} (terminal {current}, seq {data['seq']})"
-        if data["seq"] != expected_seq:
+        where = f"entry {values[_ID]} (terminal {current}, seq {seq})"
+        if seq != expected_seq:
             report.problems.append(f"{where}: expected seq {expected_seq}; an entry is missing or out of place")
             broken = True
-        elif data["prev_hash"] != prev:
+        elif values[_PREV] != prev:
             report.problems.append(f"{where}: prev_hash does not match the hash of the entry before it")
             broken = True
-        elif entry_hash(data) != data["hash"]:
-            report.problems.append(f"{where}: contents do not match its hash; the entry was edited")
-            broken = True
-        elif type(data["points"]) is not int or type(data["amount"]) is not int:
+        elif type(points) is not int or type(amount) is not int:
             report.problems.append(f"{where}: points and amount must be integers")
+            broken = True
+        elif hash_of_values(values) != stored:
+            report.problems.append(f"{where}: contents do not match its hash; the entry was edited")
             broken = True
         if broken:
             bad.add(current)
-        prev = data["hash"]
+        prev = stored
         expected_seq += 1
     if current is not None and not broken:
         ends[current] = (expected_seq - 1, prev)

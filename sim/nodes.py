@@ -81,9 +81,13 @@ class HubNode:
         self._crash_in: int | None = None
 
     def start(self) -> None:
-        self.engine = create_hub_engine(self.url)
+        if self.engine is None:
+            # one engine for the node's life: a crash disposes of its connections (what a
+            # dying process loses), and the engine keeps only its cache of compiled
+            # statements, which a restarted process would compile again to the same text
+            self.engine = create_hub_engine(self.url)
+            event.listen(self.engine, "before_cursor_execute", self._statement)
         upgrade(self.engine)  # as `loyalty-hub serve` does on start
-        event.listen(self.engine, "before_cursor_execute", self._statement)
         self.hub = Hub(self.engine, clock=self.clock, auth_clock=self.clock.epoch)
         self.app = None
         if self.via == "app":
@@ -168,6 +172,8 @@ class TerminalNode:
         self.creds: Credentials | None = None
         self.ledger: Ledger | None = None
         self.client: SyncClient | None = None
+        self.engine: Any = None  # kept across crashes for its compiled statements only (see HubNode.start)
+        self._reader: sqlite3.Connection | None = None  # the workload's and the auditor's reads
         self.up = False
         self.down_until = -1
         self.restarts = 0
@@ -177,9 +183,14 @@ class TerminalNode:
         self.seq_at_crash: int | None = None  # the seq before an operation it died in
 
     def start(self) -> None:
-        # as the daemon opens it: the configured table (here the built-in one), its own clock
-        self.ledger = Ledger.open(self.path, store=self.store, terminal=self.code, clock=self.clock)
-        event.listen(self.ledger.engine, "checkout", self._checkout)
+        # as the daemon opens it (Ledger.open: engine, upgrade, Ledger): the configured
+        # table (here the built-in one), its own clock
+        if self.engine is None:
+            self.engine = ledger_db.create_ledger_engine(self.path)
+            event.listen(self.engine, "checkout", self._checkout)
+        ledger_db.upgrade(self.engine)
+        self.ledger = Ledger(self.engine, store=self.store, terminal=self.code, clock=self.clock)
+        self._reader = sqlite3.connect(self.path, isolation_level=None)  # autocommit: each read sees what committed
         assert self.creds is not None
         self.client = SyncClient(self.ledger, self.creds, batch_size=self.batch_size, transport=self.link,
                                  wall_clock=self.clock.epoch)
@@ -192,8 +203,11 @@ class TerminalNode:
             self.client.close()
         if self.ledger is not None:
             self.ledger.engine.dispose()
+        if self._reader is not None:
+            self._reader.close()
         self.client = None
         self.ledger = None
+        self._reader = None
 
     # -- dying in the middle of an operation -------------------------------------------
 
@@ -229,7 +243,5 @@ class TerminalNode:
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A read of this terminal's file, for the workload's choices and the auditor."""
-        assert self.ledger is not None
-        with self.ledger.engine.connect() as conn:
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            return [tuple(r) for r in cur.execute(query, params).fetchall()]
+        assert self._reader is not None
+        return self._reader.execute(query, params).fetchall()

@@ -3,6 +3,8 @@ postgresql+psycopg://... in production), migrated with Alembic on start."""
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,26 @@ def dialect_insert(conn: Any, table: Any) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+@functools.lru_cache(maxsize=1)  # the installed code's scripts: they do not change while it runs
+def head_revision() -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _at_head(engine: Engine) -> bool:
+    """The database is already at the newest migration (alembic's environment, which
+    loads every migration script, is not needed)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        at = MigrationContext.configure(conn).get_current_revision()
+    return at is not None and at == head_revision()
+
+
 def upgrade(engine: Engine) -> None:
     """Migrate to the newest schema, one process at a time: every `loyalty-hub`
     command does this first, and two started together on a new database both found
@@ -70,6 +92,8 @@ def upgrade(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["engine"] = engine
     try:
+        if _at_head(engine):  # every start but the first after an update: one read
+            return
         if engine.dialect.name != "postgresql":
             command.upgrade(cfg, "head")
             return

@@ -6,10 +6,11 @@ part from other branches, which the hub reports, is left out); the chain's repor
 the hub's (`loyalty-hub report export`).
 
 Rows stream from SQLite in chunks into XlsxWriter's constant-memory mode, so a
-million-row sheet costs the time of writing it, not the memory of holding it. Money
-and points stay integers (shown with thousands separators); times are the store's
-local time, as Excel dates in English and as Jalali text in Persian, whose sheets
-read right to left. Card numbers appear masked, as everywhere outside the till.
+million-row sheet costs the time of writing it, not the memory of holding it, and a
+sheet past Excel's last row goes on in "Title (2)". Money and points stay integers
+(shown with thousands separators); times are the store's local time, as Excel date
+cells, with the Jalali text beside each in Persian, whose sheets read right to left.
+Card numbers appear masked, as everywhere outside the till.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-
-import jdatetime
 
 from ledger.errors import ValidationFailed
 from ledger.progress import NO_PROGRESS, Progress, progress_of
@@ -37,32 +36,30 @@ from ledger.timefmt import IRAN_OFFSET, format_utc, parse_utc
 SHEETS = ("kpis", "members", "sales", "entries", "rfm", "card_issuance", "sale_lines", "cards_out_of_use",
           "redemptions", "gift_cards")
 CHUNK_ROWS = 5_000  # rows fetched from SQLite at a time
-EXCEL_ROWS_MAX = 1_048_575  # a sheet's rows below its header
-JALALI_DAYS_MAX = 10_000  # days whose Jalali form is kept while one sheet is written
-PROGRESS_EVERY = 10_000  # rows between two reports to the progress bar
 
-HEADERS: dict[str, list[tuple[str, str]]] = {  # (English, Persian) per column
-    "members": [("Member", "عضو"), ("Name", "نام"), ("Mobile", "موبایل"), ("Tier", "سطح"),
-                ("Segment", "بخش"), ("Enrolled", "تاریخ عضویت"), ("Store", "فروشگاه"),
-                ("Points from this store", "امتیاز از این فروشگاه"), ("Balance (whole chain)", "مانده کل امتیاز")],
-    "sales": [("Time", "زمان"), ("Kind", "نوع"), ("Receipt", "رسید"), ("Terminal", "پایانه"), ("Member", "عضو"),
-              ("Card", "کارت"), ("Amount (Rial)", "مبلغ (ریال)"), ("By", "کاربر")],
-    "entries": [("Time", "زمان"), ("Terminal", "پایانه"), ("Seq", "ردیف"), ("Kind", "نوع"), ("Member", "عضو"),
-                ("Points", "امتیاز"), ("Amount (Rial)", "مبلغ (ریال)"), ("Rule", "قانون"), ("Reason", "دلیل")],
-    "rfm": [("Member", "عضو"), ("Name", "نام"), ("Days since last visit", "روز از آخرین خرید"),
-            ("Visits", "دفعات خرید"), ("Spend (Rial)", "خرید (ریال)"), ("R", "R"), ("F", "F"), ("M", "M"),
-            ("Segment", "بخش")],
-    "kpis": [("Measure", "شاخص"), ("Value", "مقدار")],
-}
-SHEET_NAMES = {"members": ("Members", "اعضا"), "sales": ("Sales", "فروش"), "entries": ("Entries", "تراکنش‌ها"),
-               "rfm": ("RFM", "RFM"), "kpis": ("KPIs", "شاخص‌ها")}
-INT_COLUMNS = {"members": {7, 8}, "sales": {6}, "entries": {2, 5, 6}, "rfm": {2, 3, 4, 5, 6, 7}, "kpis": {1}}
-
-# the sheets written with ledger.reports.workbook (a Jalali text beside each date in Persian)
-TITLES = {"card_issuance": ("Card issuance", "صدور کارت"), "sale_lines": ("Sale lines", "اقلام فروش"),
+# every sheet is written with ledger.reports.workbook: in Persian a Jalali text beside
+# each date cell (so sorting and filtering work), and past Excel's last row the sheet
+# goes on as "Title (2)"
+TITLES = {"kpis": ("KPIs", "شاخص‌ها"), "members": ("Members", "اعضا"), "sales": ("Sales", "فروش"),
+          "entries": ("Entries", "تراکنش‌ها"), "rfm": ("RFM", "RFM"), "card_issuance": ("Card issuance", "صدور کارت"), "sale_lines": ("Sale lines", "اقلام فروش"),
           "cards_out_of_use": ("Lost, replaced, blocked", "کارت‌های مفقود، تعویضی، مسدود"),
           "redemptions": ("Redemptions", "استفاده از امتیاز"), "gift_cards": ("Gift cards", "کارت هدیه")}
 COLUMNS: dict[str, list[Col]] = {
+    "kpis": [Col("Measure", "شاخص", width=44), Col("Value", "مقدار", "int", 18)],
+    "members": [Col("Member", "عضو", width=36), Col("Name", "نام", width=20), Col("Mobile", "موبایل", width=13),
+                Col("Tier", "سطح", width=10), Col("Segment", "بخش", width=18), Col("Enrolled", "تاریخ عضویت", "time"),
+                Col("Store", "فروشگاه"), Col("Points from this store", "امتیاز از این فروشگاه", "int"),
+                Col("Balance (whole chain)", "مانده کل امتیاز", "int")],
+    "sales": [Col("Time", "زمان", "time"), Col("Kind", "نوع", width=8), Col("Receipt", "رسید"),
+              Col("Terminal", "پایانه"), Col("Member", "عضو", width=36), Col("Card", "کارت", width=8),
+              Col("Amount (Rial)", "مبلغ (ریال)", "int"), Col("By", "کاربر")],
+    "entries": [Col("Time", "زمان", "time"), Col("Terminal", "پایانه"), Col("Seq", "ردیف", "int", 8),
+                Col("Kind", "نوع", width=8), Col("Member", "عضو", width=36), Col("Points", "امتیاز", "int"),
+                Col("Amount (Rial)", "مبلغ (ریال)", "int"), Col("Rule", "قانون"), Col("Reason", "دلیل", width=20)],
+    "rfm": [Col("Member", "عضو", width=36), Col("Name", "نام", width=20),
+            Col("Days since last visit", "روز از آخرین خرید", "int"), Col("Visits", "دفعات خرید", "int"),
+            Col("Spend (Rial)", "خرید (ریال)", "int"), Col("R", "R", "int", 5), Col("F", "F", "int", 5),
+            Col("M", "M", "int", 5), Col("Segment", "بخش", width=18)],
     "card_issuance": [Col("Day", "روز", "day"), Col("User", "کاربر"), Col("Issued", "صادرشده", "int"),
                       Col("Lost", "مفقود", "int"), Col("Replaced", "تعویض‌شده", "int"), Col("Blocked", "مسدود", "int")],
     "sale_lines": [Col("Time", "زمان", "time"), Col("Kind", "نوع", width=8), Col("Receipt", "رسید"),
@@ -111,79 +108,6 @@ def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Itera
     cur = db.execute(sql, params)
     while chunk := cur.fetchmany(CHUNK_ROWS):
         yield from chunk
-
-
-class _Book:
-    def __init__(self, path: Path, locale: str, *, rows_max: int = SHEET_ROWS_MAX,
-                 progress: Progress = NO_PROGRESS) -> None:
-        self.locale = locale
-        self.fa = locale == "fa"
-        self.shared = Book(path, locale, rows_max=rows_max, progress=progress)  # the sheets added since
-        self.book = self.shared.book
-        self.bold = self.book.add_format({"bold": True})
-        self.number = self.book.add_format({"num_format": "#,##0"})
-        self.when = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-
-    def local_time(self) -> Callable[[str | None], Any]:
-        """A ledger time as the cell shows it: Jalali text (fa) or an Excel date (en)."""
-        fa = self.fa
-        jalali_days: dict[date, str] = {}  # a report spans few days and many rows: one conversion a day
-
-        def convert(text: str | None) -> Any:
-            if not text:
-                return ""
-            local = (parse_utc(text) + IRAN_OFFSET).replace(tzinfo=None)
-            if not fa:
-                return local
-            day = local.date()
-            jalali = jalali_days.get(day)
-            if jalali is None:
-                if len(jalali_days) >= JALALI_DAYS_MAX:
-                    jalali_days.clear()
-                jalali = jalali_days[day] = jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
-            return f"{jalali} {local.hour:02d}:{local.minute:02d}"
-
-        return convert
-
-    def sheet(self, kind: str, rows: Iterator[Sequence[Any]], time_col: int | None = None,
-              title: str | None = None) -> int:
-        ws = self.shared.worksheet(SHEET_NAMES[kind][1 if self.fa else 0])
-        if self.fa:
-            ws.right_to_left()
-        heads = [h[1 if self.fa else 0] for h in HEADERS[kind]]
-        if title:
-            heads[0] = f"{heads[0]} ({title})"
-        ws.write_row(0, 0, heads, self.bold)
-        for col in INT_COLUMNS[kind]:
-            ws.set_column(col, col, 14, self.number)
-        if time_col is not None:
-            ws.set_column(time_col, time_col, 17)
-        convert = self.local_time()
-        write_row, write_datetime = ws.write_row, ws.write_datetime
-        n = 0
-        for n, row in enumerate(rows, start=1):
-            if n > EXCEL_ROWS_MAX:
-                raise ValidationFailed(f"the {kind} sheet would have more than {EXCEL_ROWS_MAX:,} rows, more than "
-                                       "Excel can open; export a shorter period (--from/--to)")
-            if time_col is None:
-                write_row(n, 0, row)
-                continue
-            when = convert(row[time_col])
-            if self.fa or when == "":
-                write_row(n, 0, (*row[:time_col], when, *row[time_col + 1:]))
-            else:  # a real Excel date, with its format, between the cells around it
-                if time_col:
-                    write_row(n, 0, row[:time_col])
-                write_datetime(n, time_col, when, self.when)
-                write_row(n, time_col + 1, row[time_col + 1:])
-            if n % PROGRESS_EVERY == 0:
-                self.shared.progress.advance(PROGRESS_EVERY)
-        self.shared.progress.advance(n % PROGRESS_EVERY)
-        ws.freeze_panes(1, 0)
-        return n
-
-    def close(self) -> None:
-        self.book.close()
 
 
 def _activity(db: sqlite3.Connection, period: Period) -> list[Activity]:
@@ -343,19 +267,20 @@ def export(db_path: Path, out: Path, *, sheets: Sequence[str] = SHEETS, locale: 
     label = {k: v[1 if fa else 0] for k, v in SEGMENTS.items()}
     rfm: list[Rfm] = []  # scored once, for whichever of the members and rfm sheets comes first
     done = False
-    book: _Book | None = None
+    book: Book | None = None
     try:
         with progress_of(progress) as bar:
             stores = ", ".join(r[0] for r in db.execute("SELECT DISTINCT store_code FROM terminals ORDER BY 1"))
             title = f"فقط فروشگاه {stores}" if fa else f"store {stores} only"
-            book = _Book(partial, locale, rows_max=rows_max, progress=bar)
+            book = Book(partial, locale, rows_max=rows_max, progress=bar)
             book.book.set_properties({"title": (f"گزارش باشگاه مشتریان، {title}" if fa else
                                                 f"Loyalty report, {title}")})
             for kind in sheets:
                 if kind in ("members", "rfm") and not rfm:
                     rfm = score(_activity(db, period), now)
+                rows: Iterable[Sequence[Any]]
                 if kind == "kpis":
-                    written[kind] = book.sheet(kind, iter(kpis(db, period, now, locale)), title=title)
+                    rows = kpis(db, period, now, locale)
                 elif kind == "members":
                     segments = {r.member_id: r.segment for r in rfm}
                     rows = ((mid, name, mobile, tier, label[segments.get(mid, "no_purchase")], enrolled, store, share,
@@ -365,28 +290,26 @@ def export(db_path: Path, out: Path, *, sheets: Sequence[str] = SHEETS, locale: 
                                     "coalesce(b.points - b.elsewhere, 0), coalesce(b.points, 0) FROM members m "
                                     f"LEFT JOIN balances b ON b.member_id = m.id WHERE m.{OWN_MEMBERS} "
                                     "ORDER BY m.enrolled_at, m.id"))
-                    written[kind] = book.sheet(kind, rows, time_col=5)
                 elif kind == "sales":
                     where, params = period.sql("created_at")
                     rows = ((at, kind_, receipt, terminal, member, mask_card(card) if card else "", amount, actor)
                             for at, kind_, receipt, terminal, member, card, amount, actor in _rows(
                                 db, "SELECT created_at, kind, receipt_ref, terminal_code, member_id, card_number, "
                                     f"amount, actor FROM sales{where} ORDER BY created_at, id", params))
-                    written[kind] = book.sheet(kind, rows, time_col=0)
                 elif kind == "entries":
                     where, params = period.sql("created_at")
                     own = f"{where} AND {OWN_TERMINALS}" if where else f" WHERE {OWN_TERMINALS}"
-                    written[kind] = book.sheet(kind, _rows(
-                        db, "SELECT created_at, terminal_code, seq, kind, member_id, points, amount, rule_id, reason "
-                            f"FROM entries{own} ORDER BY created_at, terminal_code, seq", params), time_col=0)
+                    rows = _rows(db, "SELECT created_at, terminal_code, seq, kind, member_id, points, amount, "
+                                     f"rule_id, reason FROM entries{own} ORDER BY created_at, terminal_code, seq",
+                                 params)
                 elif kind == "rfm":
                     names = dict(db.execute("SELECT id, name FROM members").fetchall())
-                    written[kind] = book.sheet(kind, iter(
-                        (r.member_id, names.get(r.member_id, ""), r.recency_days if r.recency_days is not None else "",
-                         r.visits, r.spend, r.r, r.f, r.m, label[r.segment]) for r in rfm))
+                    rows = ((r.member_id, names.get(r.member_id, ""),
+                             r.recency_days if r.recency_days is not None else "", r.visits, r.spend, r.r, r.f, r.m,
+                             label[r.segment]) for r in rfm)
                 else:
-                    written[kind] = book.shared.table(TITLES[kind], COLUMNS[kind], _new_sheet(db, kind, period),
-                                                      note=title).rows
+                    rows = _new_sheet(db, kind, period)
+                written[kind] = book.table(TITLES[kind], COLUMNS[kind], rows, note=title).rows
             book.close()
             done = True
     except sqlite3.DatabaseError as exc:

@@ -50,22 +50,22 @@ def test_every_sheet_in_english(shop: Ledger, ledger_path: Path, tmp_path: Path)
     # entries: two sign-up bonuses, three earns, the refund's reversal
     assert written == {"kpis": 13, "members": 2, "sales": 4, "entries": 6, "rfm": 2, "card_issuance": 1,
                        "sale_lines": 4, "cards_out_of_use": 0, "redemptions": 0, "gift_cards": 0}
-    kpis = dict(rows(out, 0)[1:])
+    kpis = dict(rows(out, 0)[2:])  # under the store's note and the header
     assert kpis["Sales"] == 3 and kpis["Revenue (Rial)"] == 7_500_000 and kpis["Refunds (Rial)"] == 1_000_000
     assert kpis["Average basket (Rial)"] == 2_500_000 and kpis["Members enrolled here"] == 2
     assert kpis["Points outstanding from this store"] == sum(shop.balance(m) for m in (
         shop.find_member(CARD_A).id, shop.find_member(CARD_B).id))
-    members = {r[1]: r for r in rows(out, 1)[1:]}
+    members = {r[1]: r for r in rows(out, 1)[2:]}
     assert members["Sara Ahmadi"][7] == shop.balance(shop.find_member(CARD_A).id)
     enrolled = members["Sara Ahmadi"][5]  # an Excel date, in the store's time (UTC+3:30)
     assert isinstance(enrolled, datetime) and enrolled.replace(second=0, microsecond=0) == datetime(2026, 3, 1, 12, 30)
     assert members["Reza Karimi"][4] == "No purchase yet"
-    sales = rows(out, 2)
+    sales = rows(out, 2)[1:]
     assert sales[0][0] == "Time" and [r[1] for r in sales[1:]] == ["sale", "sale", "sale", "refund"]
-    assert all(r[5] == "…0001" and isinstance(r[6], int) for r in sales[1:])
-    entries = rows(out, 3)[1:]
+    assert all(isinstance(r[0], datetime) and r[5] == "…0001" and isinstance(r[6], int) for r in sales[1:])
+    entries = rows(out, 3)[2:]
     assert [r[2] for r in entries] == list(range(1, 7)) and all(isinstance(r[5], int) for r in entries)
-    rfm = {r[1]: r for r in rows(out, 4)[1:]}
+    rfm = {r[1]: r for r in rows(out, 4)[2:]}
     assert rfm["Sara Ahmadi"][3:5] == (3, 6_500_000) and rfm["Sara Ahmadi"][5:8] == (5, 5, 5)
     assert rfm["Reza Karimi"][8] == "No purchase yet"
     issued = rows(out, 5)[2:]  # under the store's note and the header
@@ -73,10 +73,19 @@ def test_every_sheet_in_english(shop: Ledger, ledger_path: Path, tmp_path: Path)
     lines = rows(out, 6)[2:]
     assert [r[12] for r in lines] == [1_000_000, 2_500_000, 4_000_000, 1_000_000]
     assert sum(r[13] for r in lines) == sum(r[5] for r in entries if r[3] in ("earn", "reverse"))
-    assert openpyxl.load_workbook(out).worksheets[0].cell(1, 1).value == "Measure (store S1 only)"
+    assert all(ws.cell(1, 1).value == "store S1 only" for ws in openpyxl.load_workbook(out).worksheets)
     # a card number never leaves the till whole
     with zipfile.ZipFile(out) as z:
         assert not any(CARD_A.encode() in z.read(n) or CARD_B.encode() in z.read(n) for n in z.namelist())
+
+
+def test_a_sheet_past_its_rows_goes_on_in_the_next(shop: Ledger, ledger_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "long.xlsx"
+    written = export(ledger_path, out, sheets=["entries", "sales"], locale="en", rows_max=4)
+    book = openpyxl.load_workbook(out)
+    assert [ws.title for ws in book.worksheets] == ["Entries", "Entries (2)", "Sales"]
+    entries = rows(out, 0)[2:] + rows(out, 1)[2:]  # each part under the note and the header
+    assert written == {"entries": 6, "sales": 4} and [r[2] for r in entries] == list(range(1, 7))
 
 
 def test_persian_sheets_read_right_to_left_with_jalali_times(shop: Ledger, ledger_path: Path,
@@ -86,9 +95,11 @@ def test_persian_sheets_read_right_to_left_with_jalali_times(shop: Ledger, ledge
     book = openpyxl.load_workbook(out)
     assert [ws.title for ws in book.worksheets] == ["فروش", "RFM"]
     assert all(ws.sheet_view.rightToLeft for ws in book.worksheets)
-    first = rows(out, 0)[1]
+    assert rows(out, 0)[0][0] == "فقط فروشگاه S1"
+    first = rows(out, 0)[2]
     assert first[0] == "1404/12/10 12:30"  # 2026-03-01 09:00 UTC, in Tehran, in the Jalali calendar
-    assert rows(out, 0)[0][6] == "مبلغ (ریال)"
+    assert first[1] == datetime(2026, 3, 1, 12, 30)  # and beside it a real date cell, to sort and filter by
+    assert rows(out, 0)[1][:2] == ("زمان (شمسی)", "زمان") and rows(out, 0)[1][7] == "مبلغ (ریال)"
 
 
 def test_a_period_keeps_only_its_days(shop: Ledger, ledger_path: Path, tmp_path: Path) -> None:
@@ -137,15 +148,18 @@ def test_the_command_takes_jalali_days_and_says_what_it_wrote(shop: Ledger, tmp_
     ("2026-03-01T20:30:00.000000Z", "1404/12/11 00:00", datetime(2026, 3, 2, 0, 0)),  # Tehran's midnight
     ("2026-03-20T21:00:00.000000Z", "1405/01/01 00:30", datetime(2026, 3, 21, 0, 30)),  # Nowruz
 ])
-def test_times_are_the_stores_local_time(tmp_path: Path, utc: str, persian: str, english: datetime) -> None:
-    from ledger.reports.excel import _Book
-
-    for locale, expected in (("fa", persian), ("en", english)):
-        book = _Book(tmp_path / f"{locale}.xlsx", locale)
-        convert = book.local_time()
-        assert convert(utc) == expected and convert(utc) == expected  # the day's Jalali form, cached, is the same
-        assert convert(None) == ""
-        book.close()
+def test_times_are_the_stores_local_time(ledger: Ledger, ledger_path: Path, clock: Clock, tmp_path: Path,
+                                         utc: str, persian: str, english: datetime) -> None:
+    clock.now = datetime.fromisoformat(utc.replace("Z", "+00:00"))
+    ledger.enrol_member(name="Sara Ahmadi", mobile="09121110001", actor="mgr")
+    for locale in ("fa", "en"):
+        out = tmp_path / f"{locale}.xlsx"
+        export(ledger_path, out, sheets=["members"], locale=locale)
+        (member,) = rows(out, 0)[2:]
+        if locale == "fa":  # the Jalali text, then the date cell
+            assert member[5] == persian
+        when = member[6 if locale == "fa" else 5]
+        assert isinstance(when, datetime) and abs(when - english) < timedelta(milliseconds=1)
 
 
 def test_the_stores_cards_lines_redemptions_and_gift_cards(shop: Ledger, ledger_path: Path, tmp_path: Path,

@@ -336,15 +336,15 @@ def test_a_terminals_report_keeps_to_its_own_store(hub: Hub, chain, tmp_path: Pa
     out = tmp_path / "s1.xlsx"
     terminal_export(Path(ta.ledger.engine.url.database), out, sheets=["kpis", "members", "sales"], locale="en")
     book = openpyxl.load_workbook(out)
-    kpis = {r[0]: r[1] for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)}
-    assert book.worksheets[0].cell(1, 1).value == "Measure (store S1 only)"
+    kpis = {r[0]: r[1] for r in book.worksheets[0].iter_rows(min_row=3, values_only=True)}
+    assert book.worksheets[0].cell(1, 1).value == "store S1 only"
     assert kpis["Points outstanding from this store"] == sum(own.values())
     assert kpis["Members enrolled here"] == 2
-    members = {r[1]: r for r in book.worksheets[1].iter_rows(min_row=2, values_only=True)}
+    members = {r[1]: r for r in book.worksheets[1].iter_rows(min_row=3, values_only=True)}
     assert set(members) == {"Sara Ahmadi", "Ali Karimi"}  # not Reza, of S2
     assert members["Sara Ahmadi"][7] == own[sara]
     assert members["Sara Ahmadi"][8] == ta.ledger.balance(sara) == own[sara] + elsewhere
-    sold = [r for r in book.worksheets[2].iter_rows(min_row=2, values_only=True)]
+    sold = [r for r in book.worksheets[2].iter_rows(min_row=3, values_only=True)]
     assert {r[3] for r in sold} == {"TA"} and "R-b3" not in {r[2] for r in sold}
 
 

@@ -71,15 +71,31 @@ def _sales(raw: Raw, ids: list[str]) -> list[dict[str, Any]]:
     return [{**found[i], "lines": lines.get(i, [])} for i in ids if i in found]
 
 
+REPLACEMENT_HOPS_MAX = 32  # cards of one replacement chain gathered into a batch (a card replaced 32 times offline)
+
+
 def _with_replacements(raw: Raw, numbers: list[str]) -> list[str]:
-    """The cards named, and for each the card it was replaced by and the card it
-    replaced: a replacement travels whole, whichever batch its rows fell in (the hub
-    takes another store's member's new card only beside the old one it replaces)."""
-    wanted = json.dumps(numbers)
-    pairs = raw.all("SELECT number, replaced_by FROM cards WHERE (number IN (SELECT value FROM json_each(?)) "
-                    "OR replaced_by IN (SELECT value FROM json_each(?))) AND replaced_by IS NOT NULL",
-                    (wanted, wanted))
-    return list(dict.fromkeys([*numbers, *(n for pair in pairs for n in pair)]))
+    """The cards named, and every card of their replacement chains, both ways: the
+    card each was replaced by, the card that one was replaced by, and so on, and the
+    cards they replaced. A replacement travels whole, whichever batch its rows fell in:
+    the hub takes a card marked replaced only beside its replacement (and another
+    store's member's new card only beside the old one), so a card replaced twice
+    before a sync must bring both replacements along (seed 5195)."""
+    out = list(dict.fromkeys(numbers))
+    seen = set(out)
+    frontier = out
+    for _ in range(REPLACEMENT_HOPS_MAX):
+        wanted = json.dumps(frontier)
+        pairs = raw.all("SELECT number, replaced_by FROM cards WHERE (number IN (SELECT value FROM json_each(?)) "
+                        "OR replaced_by IN (SELECT value FROM json_each(?))) AND replaced_by IS NOT NULL",
+                        (wanted, wanted))
+        frontier = [n for pair in pairs for n in pair if n not in seen]
+        frontier = list(dict.fromkeys(frontier))
+        if not frontier:
+            break
+        seen.update(frontier)
+        out += frontier
+    return out
 
 
 def acknowledged(raw: Raw, entry_ids: list[str], batch_end: int) -> None:

@@ -118,8 +118,8 @@ def test_every_sheet_matches_the_hub_it_was_written_from(hub: Hub, chain, tmp_pa
     written = write(hub, out, locale="en")
     book = by_title(out)
     assert list(book) == ["KPIs", "Members", "Card issuance", "Sales", "Sale lines", "Sale statistics",
-                          "Lost, replaced, blocked", "Redemptions", "Gift cards", "Card stock", "RFM segments",
-                          "Charts"]
+                          "Lost, replaced, blocked", "Card history", "Redemptions", "Gift cards", "Card stock",
+                          "RFM segments", "Charts"]
     with hub.engine.connect() as conn:
         hub_sales = conn.execute(select(sales.c.id, sales.c.kind, sales.c.amount, sales.c.store)).all()
         hub_lines = conn.execute(select(func.count(), func.sum(sale_lines.c.quantity * sale_lines.c.unit_price))).one()
@@ -361,3 +361,49 @@ def test_the_card_stock_sheet_counts_where_the_printed_cards_are(hub: Hub, chain
     narrowed = tmp_path / "stock-s2.xlsx"  # the store filter keeps its stores; head office stays
     write(hub, narrowed, Filters(MARCH, stores=("S2",)), locale="fa", sheets=["card_stock"])
     assert by_title(narrowed)["موجودی کارت"] == [("دفتر مرکزی", 6, 0, 0, 0, 0, 0)]
+
+
+def test_the_card_history_sheet_tells_each_cards_story(hub: Hub, chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """From head office's stock to the member and out of use, card by card: what
+    `loyalty-hub cards history` tells of one card, for every card of the period."""
+    from sync.hub.stock import assign, card_history, import_batch
+
+    ta, _ = chain
+    stocked = "6395000000000501"
+    import_batch(hub, "print-2", [("line 1", stocked)], "ho", "file cards.txt")
+    assign(hub, "print-2", "S1", 1, "ho")
+    ta.client.sync_once()  # TA receives its store's stock
+    ali = ta.ledger.find_member("09121110002").id
+    ta.ledger.issue_card(member_id=ali, number=stocked, technology="magstripe", actor="mgr-a")
+    assert ta.client.sync_once().backlog == 0
+    ta.ledger.block_card(number=stocked, actor="mgr-a", reason="left at the till")  # after the hub has it
+    assert ta.client.sync_once().backlog == 0
+    out = tmp_path / "history.xlsx"
+    written = write(hub, out, locale="en", sheets=["card_history"])
+    rows = by_title(out)["Card history"]
+    story = {}
+    for card, at, event, by, where, terminal, member, detail in rows:
+        assert isinstance(at, datetime) and len(card) == 5  # a date cell; the number masked
+        story.setdefault(card, []).append((event, by, where, terminal, member, detail))
+    assert written == {"card_history": len(rows)} and list(story) == ["…0001", "…0002", "…0003", "…0004", "…0501"]
+    assert story["…0501"] == [
+        ("imported into stock", "ho", "head office", None, None, "batch print-2"),
+        ("assigned to the store", "ho", "S1", None, None, None),
+        ("issued to the member", "mgr-a", "S1", "TA", ali, None),
+        ("recorded against the stock", "hub", "S1", "TA", None, None),
+        ("lost", "TA", "S1", "TA", ali, "active → lost: left at the till"),
+    ]
+    # a card that reached the hub already out of use: its status as its row says
+    assert [e[0] for e in story["…0001"]] == ["issued to the member", "replaced"]
+    assert story["…0001"][1][5] == "replaced by …0003: lost"
+    assert [e[0] for e in story["…0002"]] == ["issued to the member", "lost"]
+    with hub.engine.connect() as conn:  # the command line's story of the card is the sheet's
+        assert [r["event"] for r in card_history(conn, stocked)] == [
+            "imported", "assigned", "issued", "recorded against the stock", "lost"]
+    # a store's events only (head office's import is no store's); in Persian
+    narrowed = tmp_path / "history-s2.xlsx"
+    write(hub, narrowed, Filters(MARCH, stores=("S2",)), locale="fa", sheets=["card_history"])
+    (only,) = by_title(narrowed)["سابقه کارت‌ها"]
+    assert only[:2] == ("…0004", "1404/12/10 12:30") and only[3:6] == ("صدور برای عضو", "mgr-b", "S2")
+    with zipfile.ZipFile(out) as z:  # no whole card number anywhere in the file
+        assert not any(n.encode() in z.read(f) for f in z.namelist() for n in (SARA, ALI, REZA, stocked))

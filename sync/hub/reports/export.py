@@ -9,6 +9,7 @@ no half-written workbook, and never one that looks complete.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from sync.hub.schema import member_tiers, members, sales, stores
 from sync.hub.stock import COUNT_COLUMNS, HEAD_OFFICE, stock_counts
 
 SHEETS = ("kpis", "members", "card_issuance", "sales", "sale_lines", "sale_statistics", "cards_out_of_use",
-          "redemptions", "gift_cards", "card_stock", "segments", "charts")
+          "card_history", "redemptions", "gift_cards", "card_stock", "segments", "charts")
 CHART_MONTHS = 12  # months shown in the charts by month
 
 TITLES = {
@@ -42,6 +43,7 @@ TITLES = {
     "sales": ("Sales", "فروش"), "sale_lines": ("Sale lines", "اقلام فروش"),
     "sale_statistics": ("Sale statistics", "آمار فروش"),
     "cards_out_of_use": ("Lost, replaced, blocked", "کارت‌های مفقود، تعویضی، مسدود"),
+    "card_history": ("Card history", "سابقه کارت‌ها"),
     "redemptions": ("Redemptions", "استفاده از امتیاز"), "gift_cards": ("Gift cards", "کارت هدیه"),
     "card_stock": ("Card stock", "موجودی کارت"),
     "segments": ("RFM segments", "بخش‌های RFM"), "charts": ("Charts", "نمودارها"),
@@ -76,6 +78,9 @@ COLUMNS: dict[str, list[Col]] = {
                          Col("Replaced by", "کارت جایگزین", width=10), Col("Member", "عضو", width=36),
                          Col("Name", "نام", width=20), Col("Home store", "فروشگاه"), Col("Issued", "صدور", "time"),
                          Col("Issued by", "صادرکننده")],
+    "card_history": [Col("Card", "کارت", width=8), Col("Time", "زمان", "time"), Col("Event", "رویداد", width=22),
+                     Col("By", "کاربر"), Col("Where", "محل"), Col("Terminal", "پایانه"),
+                     Col("Member", "عضو", width=36), Col("Detail", "شرح", width=44)],
     "redemptions": [Col("Time", "زمان", "time"), Col("Store", "فروشگاه"), Col("Terminal", "پایانه"),
                     Col("Receipt", "رسید"), Col("Member", "عضو", width=36), Col("Tier", "سطح", width=10),
                     Col("Points", "امتیاز", "int"), Col("Value (Rial)", "ارزش (ریال)", "int"), Col("By", "کاربر")],
@@ -93,6 +98,16 @@ COLUMNS: dict[str, list[Col]] = {
                  Col("What they should get", "اقدام پیشنهادی", width=70)],
 }
 CARD_EVENTS = ("lost", "replaced", "blocked")
+# the card history sheet's words: (English, Persian)
+STORY_EVENTS = {"imported": ("imported into stock", "ورود به انبار کارت"), "assigned": ("assigned to the store",
+                "تخصیص به فروشگاه"), "issued": ("issued to the member", "صدور برای عضو"),
+                "stock": ("recorded against the stock", "ثبت در موجودی"),
+                "outside": ("issued outside stock", "صدور خارج از موجودی")}
+CARD_STATUSES = {"active": ("active", "فعال"), "lost": ("lost", "مفقود"), "blocked": ("blocked", "مسدود"),
+                 "replaced": ("replaced", "تعویض‌شده")}
+OUTSIDE_WHY = {"not_in_stock": ("a number never in stock", "شماره‌ای که هرگز در موجودی نبود"),
+               "head_office": ("a card still at head office", "کارتی که هنوز در دفتر مرکزی بود"),
+               "other_store": ("a card of another store's stock", "کارتی از موجودی فروشگاه دیگر")}
 HEAD_OFFICE_NAME = {False: "head office", True: "دفتر مرکزی"}
 
 
@@ -242,6 +257,47 @@ class _Export:
                 for changed, number, status, reason, new, member, name, store, issued, by
                 in stream(self.conn, q.cards_out_of_use(self.f)))
         self.table("cards_out_of_use", rows)
+
+    def card_history(self) -> None:
+        fa = self.fa
+
+        def word(words: dict[str, tuple[str, str]], key: str) -> str:
+            return words[key][1 if fa else 0] if key in words else key
+
+        def status_change(detail: str) -> tuple[str, str]:
+            """(the new status, what is said of it) from the audit's JSON, or from
+            "status|replaced_by|reason" for a card that reached the hub out of use."""
+            if detail.startswith("{"):
+                d = json.loads(detail)
+                old, new = (d.get("status") or [None, None])[:2]
+                replaced_by, reason = d.get("replaced_by"), d.get("reason")
+            else:
+                old, (new, replaced_by, reason) = None, detail.split("|", 2)
+            text = f"{word(CARD_STATUSES, old)} → {word(CARD_STATUSES, new)}" if old else ""
+            if replaced_by:
+                text += (", " if text else "") + (f"جایگزین: {mask_card(replaced_by)}" if fa
+                                                  else f"replaced by {mask_card(replaced_by)}")
+            if reason:
+                text += (": " if text else "") + reason
+            return word(CARD_STATUSES, str(new)), text
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for number, at, event, by, store, terminal, member, detail in stream(self.conn, q.card_history(self.f)):
+                if event == "status":
+                    shown, text = status_change(detail or "|")
+                elif event == "imported":
+                    shown, text = word(STORY_EVENTS, event), (f"سری {detail}" if fa else f"batch {detail}")
+                elif event == "outside":
+                    why, _, required = (detail or "").partition(" ")
+                    text = word(OUTSIDE_WHY, why) + ((" (موجودی الزامی بود)" if fa else " (the chain required stock)")
+                                                     if required else "")
+                    shown = word(STORY_EVENTS, event)
+                else:
+                    shown, text = word(STORY_EVENTS, event), ""
+                yield (mask_card(number), at, shown, by or "", store or HEAD_OFFICE_NAME[fa], terminal or "",
+                       member or "", text)
+
+        self.table("card_history", rows())
 
     def redemptions(self) -> None:
         rows = ((at, store or "", terminal, receipt or "", member, tier, int(points), int(rial), actor)
@@ -414,7 +470,8 @@ def export(engine: Engine, out: Path, filters: q.Filters, *, locale: str = "fa",
             for kind in sheets:
                 {"kpis": job.kpis, "members": job.members, "card_issuance": job.card_issuance, "sales": job.sales,
                  "sale_lines": job.sale_lines, "sale_statistics": job.sale_statistics,
-                 "cards_out_of_use": job.cards_out_of_use, "redemptions": job.redemptions,
+                 "cards_out_of_use": job.cards_out_of_use, "card_history": job.card_history,
+                 "redemptions": job.redemptions,
                  "gift_cards": job.gift_cards, "card_stock": job.card_stock, "segments": job.segments_sheet,
                  "charts": job.charts}[kind]()
             book.close()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, literal, or_, select
+from sqlalchemy import Select, String, and_, case, false, func, literal, null, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.reports.days import Days
@@ -22,6 +22,9 @@ from sync.hub.reports.sql import local_day
 from sync.hub.schema import (
     audit,
     balances,
+    card_batches,
+    card_stock,
+    card_stock_outside,
     cards,
     entries,
     gift_balances,
@@ -269,6 +272,83 @@ def cards_out_of_use(f: Filters) -> Select[Any]:
     return (stmt.where(cards.c.status != "active",
                        *_between(cards.c.status_changed_at, f.days.since, f.days.until), *_member_filters(f))
             .order_by(cards.c.status_changed_at, cards.c.number))
+
+
+# what happened to a card, in the order of its story (sync.hub.stock.card_history
+# tells the same story of one card at the command line)
+CARD_STORY = ("imported", "assigned", "issued", "stock", "outside", "status")
+_STORY_COLUMNS = ("number", "at", "event", "by", "store", "terminal", "member", "detail")
+
+
+def _story(*columns: Any) -> Select[Any]:
+    """One part of the card history's union, its columns named: a part's several NULLs
+    would otherwise be one column of the union."""
+    return select(*(column.label(name) for column, name in zip(columns, _STORY_COLUMNS, strict=True)))
+
+
+def card_history(f: Filters) -> Any:
+    """Every event of every member card in the period, card by card and in time order:
+    imported into head office's stock (its batch), assigned to a store, issued to a
+    member (the terminal that sent it), recorded against the stock, issued outside the
+    stock, and each change of status (lost, blocked, replaced: the hub's audit of the
+    sync that brought it; a card that reached the hub already out of use, from its
+    row). Columns: number, at, event, by, store (None: head office), terminal, member,
+    detail (a status change's audit JSON, the batch, why outside). The store filter
+    keeps the events at those stores; tier and segment do not narrow it (stock has no
+    member)."""
+    issuer = (select(audit.c.target, func.min(audit.c.actor).label("terminal"))
+              .where(audit.c.action == "card.issue").group_by(audit.c.target).subquery())
+    issuing = terminals.alias("issuing")
+    told = terminals.alias("told")
+    no_text = null().cast(String)
+    told_store = func.coalesce(told.c.store, members.c.store_code)
+    audited = select(audit.c.target).where(audit.c.action == "card.status", audit.c.target == cards.c.number)
+    parts: list[Select[Any]] = [
+        _story(card_stock.c.number, card_batches.c.imported_at, literal("imported"), card_batches.c.imported_by,
+               no_text, no_text, no_text, card_stock.c.batch)
+        .select_from(card_stock.join(card_batches, card_batches.c.name == card_stock.c.batch))
+        .where(*_between(card_batches.c.imported_at, f.days.since, f.days.until),
+               *([false()] if f.stores else [])),
+        _story(card_stock.c.number, card_stock.c.assigned_at, literal("assigned"), card_stock.c.assigned_by,
+               card_stock.c.store, no_text, no_text, no_text)
+        .where(card_stock.c.assigned_at.is_not(None), *_between(card_stock.c.assigned_at, f.days.since, f.days.until),
+               *([card_stock.c.store.in_(f.stores)] if f.stores else [])),
+        _story(cards.c.number, cards.c.issued_at, literal("issued"), cards.c.issued_by,
+               func.coalesce(issuing.c.store, members.c.store_code), issuer.c.terminal, cards.c.member_id, no_text)
+        .select_from(cards.outerjoin(issuer, issuer.c.target == cards.c.number)
+                     .outerjoin(issuing, issuing.c.id == issuer.c.terminal)
+                     .outerjoin(members, members.c.id == cards.c.member_id))
+        .where(*_between(cards.c.issued_at, f.days.since, f.days.until),
+               *([func.coalesce(issuing.c.store, members.c.store_code).in_(f.stores)] if f.stores else [])),
+        _story(card_stock.c.number, card_stock.c.issued_at, literal("stock"), literal("hub"), card_stock.c.store,
+               card_stock.c.issued_terminal, no_text, no_text)
+        .where(card_stock.c.issued_at.is_not(None), *_between(card_stock.c.issued_at, f.days.since, f.days.until),
+               *([card_stock.c.store.in_(f.stores)] if f.stores else [])),
+        _story(card_stock_outside.c.number, card_stock_outside.c.received_at, literal("outside"), literal("hub"),
+               card_stock_outside.c.store, card_stock_outside.c.terminal_code, card_stock_outside.c.member_id,
+               card_stock_outside.c.why + case((card_stock_outside.c.required.is_(True), " required"), else_=""))
+        .where(*_between(card_stock_outside.c.received_at, f.days.since, f.days.until),
+               *([card_stock_outside.c.store.in_(f.stores)] if f.stores else [])),
+        _story(audit.c.target, audit.c.at, literal("status"), audit.c.actor, told_store, audit.c.actor,
+               cards.c.member_id, audit.c.detail)
+        .select_from(audit.outerjoin(told, told.c.id == audit.c.actor)
+                     .outerjoin(cards, cards.c.number == audit.c.target)
+                     .outerjoin(members, members.c.id == cards.c.member_id))
+        .where(audit.c.action == "card.status", *_between(audit.c.at, f.days.since, f.days.until),
+               *([told_store.in_(f.stores)] if f.stores else [])),
+        # out of use with no audited change: it reached the hub that way
+        _story(cards.c.number, cards.c.status_changed_at, literal("status"), no_text, members.c.store_code, no_text,
+               cards.c.member_id, func.coalesce(cards.c.status, "") + "|" + func.coalesce(cards.c.replaced_by, "")
+               + "|" + func.coalesce(cards.c.status_reason, ""))
+        .select_from(cards.outerjoin(members, members.c.id == cards.c.member_id))
+        .where(cards.c.status != "active", cards.c.status_changed_at.is_not(None), ~audited.exists(),
+               *_between(cards.c.status_changed_at, f.days.since, f.days.until),
+               *([members.c.store_code.in_(f.stores)] if f.stores else [])),
+    ]
+    story = union_all(*parts).subquery()
+    c = list(story.c)
+    order = case(*((c[2] == name, i) for i, name in enumerate(CARD_STORY)), else_=len(CARD_STORY))
+    return select(*c).order_by(c[0], c[1], order)
 
 
 def redemptions(f: Filters) -> Select[Any]:

@@ -795,6 +795,13 @@ class Hub:
                                                                  entries.c.seq > own_after)
                                    .order_by(entries.c.seq).limit(DOWNSTREAM_ENTRIES_MAX)).all()
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
+        # What goes down is read after the commit, in a transaction of its own: the
+        # ingest lock and the directory's counter row (ordering.py) are held from the
+        # batch's INSERT to its commit, and every other terminal's batch waited while
+        # this answer was computed. Its reads need no lock: tops are read first and rows
+        # up to them second, and sums are absolute. A hub dying here has committed the
+        # batch and lost the answer, which the terminal sends again and is acked again.
+        with self.engine.connect() as conn:
             if protocol == PROTOCOL:  # a chain's terminal: its scope, as sums (scope.py)
                 down, directory = [], scoped_downstream(conn, terminal, term.store, cursor, directory_rev)
                 new_cursor, new_rev = directory.pop("cursor"), directory.pop("directory_rev")

@@ -28,6 +28,10 @@ chain (its terminal row, only when an adjustment is held: hubchain.py), the inge
 lock, then `balances` rows (sorted by member id). A decision at the command line
 (approve, settle) locks its own row first (a held adjustment), then the hub's chain,
 the ingest lock and balances, in the same order.
+
+What goes down to the terminal is read after that transaction commits, in one of its
+own (Hub._sync): the tops-first reads need no lock, and the locks above are then held
+for the batch's writes only, not while the answer is computed.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ floor), each in its own process so that each one's peak resident memory is its o
 Last line: one JSON object.
 Budget: >= 85% of raw XlsxWriter's speed; peak RSS <= 300 MB. Both the wall-clock ratio
 and the CPU-time ratio are printed (the second holds on a machine busy with other work).
-usage: python bench/hub_report.py [--rows N] [--lang en|fa]
+usage: python bench/hub_report.py [--rows N] [--lang en|fa] [--db HUB.sqlite3]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ MEMBERS = 10_000
 STORES = 20
 FIRST_DAY = date(2026, 1, 1)
 SALE_EVERY_S = 20  # seconds between two sales: a million lines cover about 80 days
+SHEET_ROWS_MAX = 1_048_575  # an Excel sheet's rows below its header
 
 
 def _days(n_sales: int) -> tuple[date, date]:
@@ -104,14 +105,20 @@ def floor(db_path: str, out: str, lines: int, lang: str) -> None:
     sql = str(sale_lines_sheet(_filters(-(-lines // LINES_PER_SALE))).compile(
         dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}))
     book = xlsxwriter.Workbook(out, {"constant_memory": True})
+    part, on_sheet = 1, 0
     ws = book.add_worksheet("lines")
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     cur = db.execute(sql)
-    n = 0
     while chunk := cur.fetchmany(5000):
         for row in chunk:
-            n += 1
-            ws.write_row(n, 0, row)
+            # past a sheet's last row the floor goes on in the next sheet, as the report
+            # does: XlsxWriter drops rows beyond it without a word, which would leave the
+            # floor past a million lines writing nothing
+            if on_sheet == SHEET_ROWS_MAX:
+                part += 1
+                ws, on_sheet = book.add_worksheet(f"lines ({part})"), 0
+            on_sheet += 1
+            ws.write_row(on_sheet, 0, row)
     book.close()
 
 
@@ -143,14 +150,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="sale lines")
     parser.add_argument("--lang", choices=["en", "fa"], default="en")
     parser.add_argument("--child", nargs=5)
+    parser.add_argument("--db", type=Path, help="a hub an earlier run filled with the same --rows (filling 10 "
+                        "million lines takes minutes); default: fill a new one")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = Path(tmp) / "hub.sqlite3"
+        db_path = args.db or Path(tmp) / "hub.sqlite3"
         t0 = time.perf_counter()
-        fill(db_path, args.rows)
+        if args.db is None:
+            fill(db_path, args.rows)
         filled = time.perf_counter() - t0
         base = run("floor", db_path, Path(tmp) / "floor.xlsx", args.rows, args.lang)
         mine = run("ours", db_path, Path(tmp) / "ours.xlsx", args.rows, args.lang)

@@ -90,17 +90,28 @@ def test_an_endless_chunked_body_is_cut_off_at_the_limit(agent_url: str) -> None
     chunk = b"x" * 65536
     frame = b"%x\r\n%s\r\n" % (len(chunk), chunk)
     sent = 0
+    reset = False
     with _connect(_port(agent_url)) as sock:
         sock.sendall(f"POST /v1/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
                      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         with selectors.DefaultSelector() as sel:
             sel.register(sock, selectors.EVENT_READ)
-            while sent < 50 * 1024 * 1024 and not sel.select(timeout=0):
-                sock.sendall(frame)
-                sent += len(chunk)
-        status, _, body = _answer(sock)
-    assert status == 413 and json.loads(body)["code"] == "body_too_large"
-    assert sent < 50 * 1024 * 1024  # answered long before the client had sent it all
+            try:
+                while sent < 50 * 1024 * 1024 and not sel.select(timeout=0):
+                    sock.sendall(frame)
+                    sent += len(chunk)
+            except (ConnectionResetError, BrokenPipeError):
+                # the server answered and closed while bytes were still coming: its
+                # kernel resets a connection closed with unread data, which can reach
+                # us before we saw the answer (seen on a loaded machine)
+                reset = True
+        try:
+            status, _, body = _answer(sock)
+        except (ConnectionResetError, BrokenPipeError):
+            status, body = 0, b""
+    assert sent < 50 * 1024 * 1024  # cut off long before the client had sent it all
+    if status or not reset:
+        assert status == 413 and json.loads(body)["code"] == "body_too_large"
 
 
 def test_the_largest_valid_sale_still_fits_the_body_limit(client: TestClient) -> None:

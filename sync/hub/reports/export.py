@@ -279,7 +279,7 @@ class _Export:
                                                   else f"replaced by {mask_card(replaced_by)}")
             if reason:
                 text += (": " if text else "") + reason
-            return word(CARD_STATUSES, str(new)), text
+            return word(CARD_STATUSES, str(new or "")), text
 
         def rows() -> Iterator[tuple[Any, ...]]:
             for number, at, event, by, store, terminal, member, detail in stream(self.conn, q.card_history(self.f)):

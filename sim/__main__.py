@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "network, clocks and crashes; one seed replays exactly.")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--seed", type=int, help="run this seed")
-    which.add_argument("--seeds", type=int, help="run seeds 1..N (or --first..N), stop at the first failure")
+    which.add_argument("--seeds", type=int,
+                       help="run N seeds, --first to --first+N-1; stop at the first failure")
     p.add_argument("--first", type=int, default=1, help="with --seeds: the first seed (default 1)")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--terminals", type=int, help="2 to 8 (default: the seed chooses)")

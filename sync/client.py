@@ -42,6 +42,10 @@ log = logging.getLogger("sync.client")
 
 CREDENTIALS_FILE = "hub.json"
 SYNC_ROUNDS_MAX = 50  # requests in one sync_once; the rest waits for the next round
+# A batch the hub (or a proxy before it: nginx refuses bodies over 1 MB by default)
+# refuses as too large (413) is sent again with half its rows, down to one row; the
+# rows per request grow back, doubling, after this many answered requests.
+ROWS_REGROW_AFTER = 16
 SYNC_PATH = "/v1/sync"
 LOOKUP_PATH = "/v1/lookup"
 LOOKUP_TIMEOUT_S = 2.0  # a lookup happens while a customer waits at the till
@@ -169,6 +173,8 @@ class SyncClient:
         self.ledger = ledger
         self.creds = creds
         self.batch_size = batch_size
+        self._rows_cap: int | None = None  # outbox rows per request below batch_size: after a 413, until regrown
+        self._answered_at_cap = 0
         self.timeout_s = timeout_s
         self.http = httpx.Client(base_url=creds.hub_url, timeout=timeout_s, verify=verify, transport=transport)
         self._batch_rows = 0  # outbox rows the last _payload took
@@ -209,7 +215,7 @@ class SyncClient:
     def _read_ahead(self, after_id: int) -> list[tuple[Any, ...]]:
         """The batch after `after_id`, read while the hub works on the current one."""
         with self.ledger.read() as conn:
-            return hubsync.outbox_rows(Raw(conn), after_id, self.batch_size)
+            return hubsync.outbox_rows(Raw(conn), after_id, self._rows_now())
 
     def _payload(self, ahead: list[tuple[Any, ...]] | None = None,
                  follows: tuple[int, dict[str, Any]] | None = None) -> tuple[dict[str, Any], int]:
@@ -228,10 +234,10 @@ class SyncClient:
                 after_id, answer = follows
                 cursor, directory_rev = int(answer.get("cursor") or 0), int(answer.get("directory_rev") or 0)
             rows = None
-            if ahead and hubsync.outbox_head(raw, after_id, self.batch_size) == [r[:3] for r in ahead]:
+            if ahead and hubsync.outbox_head(raw, after_id, self._rows_now()) == [r[:3] for r in ahead]:
                 rows = ahead
             if rows is None:
-                rows = hubsync.outbox_rows(raw, after_id, self.batch_size)
+                rows = hubsync.outbox_rows(raw, after_id, self._rows_now())
             payload = {
                 **hubsync.batch_rows(raw, rows),
                 "cursor": cursor,
@@ -451,7 +457,7 @@ class SyncClient:
         try:
             payload, batch_end = self._payload()
             for round_ in range(1, SYNC_ROUNDS_MAX + 1):
-                full = self._batch_rows == self.batch_size
+                full = self._batch_rows == self._rows_now()
                 ahead: Future[list[tuple[Any, ...]]] | None = None
                 if full and round_ < SYNC_ROUNDS_MAX:
                     pool = pool or ThreadPoolExecutor(2, thread_name_prefix="sync-pipeline")
@@ -472,6 +478,7 @@ class SyncClient:
                 report.sent += len(answer.get("acked") or [])
                 progress.advance(len(answer.get("acked") or []))
                 report.requests += 1
+                self._regrow()
                 hub_last_seq = answer.get("last_seq")
                 if after is not None:
                     payload, batch_end = after
@@ -486,8 +493,16 @@ class SyncClient:
                 pool = None
             if exc.problem == "sequence_gap" and not recovering and self._recover(exc.fields.get("last_seq")):
                 return self.sync_once(recovering=True, progress=progress)
+            if exc.status == 413 and self._shrink():  # what was answered before it stays counted
+                rest = self.sync_once(recovering=recovering, progress=progress)
+                rest.sent, rest.received = rest.sent + report.sent, rest.received + report.received
+                rest.requests += report.requests
+                return rest
+            if exc.status == 413:
+                exc = HubRefused(f"{exc} (the hub refuses even one outbox row as too large: raise the body limit "
+                                 "of the hub, or of the proxy before it)", exc.status, exc.problem, exc.fields)
             self._failed(str(exc))
-            raise
+            raise exc from None
         except HubUnreachable as exc:
             self._failed(str(exc))
             raise
@@ -501,6 +516,30 @@ class SyncClient:
         with self.ledger.read() as conn:
             report.backlog = int(Raw(conn).scalar("SELECT count(*) FROM outbox"))
         return report
+
+
+    def _shrink(self) -> bool:
+        """Half the rows of the batch refused as too large, for the requests after it;
+        False when it held one row (the refusal then stands). Each halving sends the
+        refused rows again, so a 5,000-row batch is retried at most 13 times."""
+        rows = min(self._rows_now(), self._batch_rows)
+        if rows <= 1:
+            return False
+        self._rows_cap, self._answered_at_cap = rows // 2, 0
+        log.warning("the hub refused a batch of %d outbox rows as too large; sending %d at a time", rows,
+                    self._rows_cap)
+        return True
+
+    def _rows_now(self) -> int:
+        return self.batch_size if self._rows_cap is None else min(self._rows_cap, self.batch_size)
+
+    def _regrow(self) -> None:
+        if self._rows_cap is None:
+            return
+        self._answered_at_cap += 1
+        if self._answered_at_cap >= ROWS_REGROW_AFTER:
+            grown = self._rows_cap * 2
+            self._rows_cap, self._answered_at_cap = (None if grown >= self.batch_size else grown), 0
 
 
 def _result_or_none(future: Future[Any]) -> Any:

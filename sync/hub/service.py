@@ -55,6 +55,7 @@ from sync.hub.stock import record_issue
 from sync.hub.scope import downstream as scoped_downstream
 from sync.hub.hubchain import HUB_ACTOR, HubEntry, append_hub_entries, lock_hub_chain
 from sync.hub.messages.events import record_events
+from sync.hub.partitions import SALES_LOCK_KEY, keep_ahead, month_of, months_around
 from sync.hub.ordering import claim_nonce, directory_changes, downstream, hold_ingest_order
 from sync.hub.schema import (
     HUB_TERMINAL,
@@ -389,6 +390,7 @@ class Hub:
         self.metrics = Metrics()
         self.message_events = True  # [messages] enabled: the sync writes the rows messages are made from
         self.card_stock_required = False  # [cards] stock_required: tills issue only their store's stock
+        self._partition_months: set[str] = set()  # PostgreSQL: months whose sales partitions exist
 
     # -- terminals ----------------------------------------------------------------
 
@@ -697,14 +699,18 @@ class Hub:
                 record_events(conn, at, member_ids=[c["target"] for c in changes if c["action"] == "member.enrol"])
         return seen
 
-    def _take_sales(self, conn: Connection, term: Any, rows: list[Any], now: datetime) -> None:
+    def _take_sales(self, conn: Connection, term: Any, rows: list[Any], now: datetime) -> set[str]:
         """Sales and refunds with their lines, for the back office: each once (a resend
-        must be the same sale), only the terminal's own, for members the hub holds."""
+        must be the same sale), only the terminal's own, for members the hub holds.
+        Returns the months of the new ones (PostgreSQL: for their partitions)."""
         if not rows:
-            return
+            return set()
         for sale in rows:
             check_sale(term.id, sale)
         by_id = {s["id"]: s for s in rows}
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:  # unique by (id, month) in a partitioned table: the id alone is checked here
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SALES_LOCK_KEY})")
         stored = {r.id: r for r in conn.execute(select(sales).where(sales.c.id.in_(list(by_id))))}
         wanted = {s["member_id"] for s in by_id.values()}
         held = set(conn.execute(select(members.c.id).where(members.c.id.in_(wanted))).scalars())
@@ -726,6 +732,17 @@ class Hub:
         _insert_rows(conn, sales, fresh)
         _insert_rows(conn, sale_lines, lines)
         self.metrics.sales += len(fresh)
+        return {m for m in (month_of(s["created_at"]) for s in fresh) if m} if postgresql else set()
+
+    def _keep_partitions(self, now: datetime, months: set[str]) -> None:
+        """PostgreSQL, after a sync's commit: this month's sales partitions and the next
+        ones, once a month per process, and those of new sales stored in the default
+        partition for want of theirs (partitions.py)."""
+        wanted = (months & set(months_around(now, behind=1))) - self._partition_months
+        if now.strftime("%Y-%m") in self._partition_months and not wanted:
+            return
+        if keep_ahead(self.engine, now, wanted):
+            self._partition_months |= set(months_around(now)) | wanted
 
     def sync_body(self, terminal: str, body: bytes) -> dict[str, Any]:
         """Hub.sync on a request body as received. orjson reads an integer beyond 64
@@ -787,7 +804,7 @@ class Hub:
                                 .where(terminals.c.id == terminal).with_for_update()).one()
             seen = self._upsert_directory(conn, term, payload, now)
             acked, last_seq, last_hash = self._ingest(conn, term, batch, now)
-            self._take_sales(conn, term, sales_rows, now)
+            sale_months = self._take_sales(conn, term, sales_rows, now)
             add_scope(conn, term.store, seen, at)  # after the ingest lock, as record_effects (scope.py)
             own = None
             if own_after is not None:  # a terminal taking its own entries back, after a restore
@@ -795,6 +812,8 @@ class Hub:
                                                                  entries.c.seq > own_after)
                                    .order_by(entries.c.seq).limit(DOWNSTREAM_ENTRIES_MAX)).all()
             conn.execute(update(terminals).where(terminals.c.id == terminal).values(last_seen_at=at))
+        if self.engine.dialect.name == "postgresql":
+            self._keep_partitions(now, sale_months)
         # What goes down is read after the commit, in a transaction of its own: the
         # ingest lock and the directory's counter row (ordering.py) are held from the
         # batch's INSERT to its commit, and every other terminal's batch waited while

@@ -119,9 +119,16 @@ def test_migrations_build_exactly_the_schema_module(hub_url: str) -> None:
     try:
         upgrade(engine)
         with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            context = MigrationContext.configure(conn, opts={"include_name": _not_a_month})
+            assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
+
+
+def _not_a_month(name: str | None, type_: str, parent_names: object) -> bool:
+    from sync.hub.partitions import is_partition
+
+    return not (type_ == "table" and is_partition(name))
 
 
 def test_0003_to_0007_upgrade_a_hub_with_history_and_go_down_and_up_again(hub_url: str) -> None:

@@ -299,9 +299,11 @@ def _bad_sale(sale_id: Any, message: str) -> HubRefused:
     return HubRefused(f"sale {str(sale_id)[:36]}: {message}", 422, "bad_sale")
 
 
-def check_sale(terminal: str, sale: Mapping[str, Any]) -> None:
+def check_sale(terminal: str, sale: Mapping[str, Any], cards_ok: set[str] | None = None) -> None:
     """A sale or refund a terminal sends: its own, well formed, inside the bounds, no
-    payment card's number. Pure; references (the member) are checked by the caller."""
+    payment card's number. Pure; references (the member) are checked by the caller.
+    cards_ok: card numbers the policy already passed in this batch (a member's card
+    comes back with each of their sales), added to as numbers pass."""
     if type(sale) is not dict:
         raise HubRefused("sales must be a list of objects", 422, "bad_sale")
     sid = sale.get("id")
@@ -321,8 +323,11 @@ def check_sale(terminal: str, sale: Mapping[str, Any]) -> None:
     result = sale.get("result_json")
     if type(result) is not str or len(result) > RESULT_JSON_CHARS_MAX:
         raise _bad_sale(sid, f"result_json must be text of at most {RESULT_JSON_CHARS_MAX:,} characters")
-    if sale.get("card_number") is not None:
-        check_card_number(PAYMENT_ONLY, sale["card_number"], f"sale {sid}")
+    card = sale.get("card_number")
+    if card is not None and (cards_ok is None or card not in cards_ok):
+        check_card_number(PAYMENT_ONLY, card, f"sale {sid}")
+        if cards_ok is not None:
+            cards_ok.add(card)
     lines = sale.get("lines")
     if type(lines) is not list or len(lines) > LINES_PER_SALE_MAX:
         raise _bad_sale(sid, f"lines must be a list of at most {LINES_PER_SALE_MAX}")

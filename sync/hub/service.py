@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import ARRAY, Connection, Engine, String, and_, any_, bindparam, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ledger.cardpolicy import CardPolicy, CardRange, mask
@@ -705,13 +705,18 @@ class Hub:
         Returns the months of the new ones (PostgreSQL: for their partitions)."""
         if not rows:
             return set()
+        cards_ok: set[str] = set()
         for sale in rows:
-            check_sale(term.id, sale)
+            check_sale(term.id, sale, cards_ok)
         by_id = {s["id"]: s for s in rows}
         postgresql = conn.dialect.name == "postgresql"
         if postgresql:  # unique by (id, month) in a partitioned table: the id alone is checked here
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SALES_LOCK_KEY})")
-        stored = {r.id: r for r in conn.execute(select(sales).where(sales.c.id.in_(list(by_id))))}
+        # PostgreSQL: the ids as one array parameter; an IN of 5,000 placeholders was parsed
+        # by the driver afresh at every batch (a sixth of the sales' time)
+        named = (sales.c.id == any_(bindparam("ids", list(by_id), type_=ARRAY(String(36))))) if postgresql \
+            else sales.c.id.in_(list(by_id))
+        stored = {r.id: r for r in conn.execute(select(sales).where(named))}
         wanted = {s["member_id"] for s in by_id.values()}
         held = set(conn.execute(select(members.c.id).where(members.c.id.in_(wanted))).scalars())
         if wanted - held:

@@ -12,17 +12,17 @@ from datetime import datetime, timezone
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from ledger.sales import post_sale
-from sync.hub.db import MIGRATIONS_DIR, create_hub_engine, upgrade
+from sync.hub.db import create_hub_engine, upgrade
 from sync.hub.partitions import keep_ahead, months_around
 from sync.hub.service import Hub
 from tests.attacks.forge import Forger
 from tests.conftest import sale
 from tests.sync.conftest import Terminal, pg_schema_url
+from tests.sync.test_hub_migrations import _alembic
 
 HUB_NOW = datetime.now(timezone.utc)
 THIS, NEXT = months_around(HUB_NOW, ahead=1)
@@ -114,13 +114,6 @@ def test_a_report_holding_the_default_partition_never_keeps_a_sync_waiting(
     _sell(till, _at(LAST, 12), "k-2")
     till.client.sync_once()  # the next sync makes it
     assert set(_where(hub).values()) == {f"sales_y{LAST[:4]}m{LAST[5:]}"}
-
-
-def _alembic(engine) -> Config:  # type: ignore[no-untyped-def]
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["engine"] = engine
-    return cfg
 
 
 def test_0011_moves_a_hubs_sales_into_months_and_back_with_nothing_lost(hub_url: str) -> None:

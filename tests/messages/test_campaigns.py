@@ -137,3 +137,55 @@ def test_every_messages_and_campaign_command(hub_url: str, hub: Hub, tmp_path: P
     assert "cancelled" in run("campaign", "cancel", "2").output
     bad = runner.invoke(cli, ["--db", hub_url, "--config", str(config), "campaign", "send", "--template", "receipt"])
     assert bad.exit_code == 1 and "kind campaign" in bad.output
+
+
+def test_the_back_office_workbook_shows_each_campaigns_results(
+        hub: Hub, make_config: Callable[..., HubConfig], clock: Clock, tmp_path: Path) -> None:
+    import openpyxl
+
+    from ledger.reports.days import Days
+    from sync.hub.reports.export import export
+    from sync.hub.reports.queries import Filters
+
+    seed_members(hub)
+    cfg = make_config()
+    made = campaigns.create(hub.engine, cfg, campaigns.Draft("campaign", None, None, "S1", clock(), 20, 3),
+                            "tester", clock())
+    chain = campaigns.create(hub.engine, cfg, campaigns.Draft("campaign", "vip", None, None, clock(), 0, 1),
+                             "tester", clock())
+    with Worker(hub.engine, cfg, clock=clock) as worker:
+        worker.step()
+    with hub.engine.connect() as conn:
+        messaged = list(conn.execute(select(messages.c.member_id).where(messages.c.campaign_id == made["id"])
+                                     .order_by(messages.c.member_id)).scalars())
+    for n, member in enumerate(messaged[:3]):
+        bought(hub, member, clock() + timedelta(days=2), 1_000_000, n)
+    day = clock().date()
+    out = tmp_path / "campaigns.xlsx"
+    written = export(hub.engine, out, Filters(Days(day, day)), locale="en", now=clock() + timedelta(days=20),
+                     sheets=("campaigns",))
+    ws = openpyxl.load_workbook(out)["Campaigns"]
+    rows = [r for r in ws.iter_rows(min_row=3, values_only=True) if any(v is not None for v in r)]
+    assert written == {"campaigns": 4} and len(rows) == 4
+    expected = [r for c in (made, chain) for r in campaigns.results(hub.engine, c["id"], days=14)]
+    for row, want in zip(rows, expected):
+        assert row[0] == want["campaign_id"] and row[5] == {"messaged": "messaged", "control": "control (held out)"}[
+            want["group"]]
+        assert row[6:14] == (want["members"], want["sent"], want["delivered"], want["undelivered"], want["failed"],
+                             want["opted_out"], want["suppressed"], want["cancelled"])
+        assert row[15:18] == (want["buyers"], want["sales"], want["amount_rial"])
+        assert row[18] == pytest.approx(want["buyer_share"])
+    assert rows[0][3] == "S1" and rows[2][3] == "vip" and rows[0][4] == "scheduled"
+    assert (rows[0][15], rows[0][17]) == (3, 3_000_000) and rows[0][7] == len(messaged)
+
+    # a store filter keeps its stores' campaigns and the chain-wide one; another period, none
+    from sync.hub.schema import stores
+
+    with hub.engine.begin() as conn:
+        conn.execute(insert(stores), [{"code": s, "created_at": "2026-01-01T00:00:00.000000Z"} for s in ("S1", "S2")])
+    export(hub.engine, out, Filters(Days(day, day), stores=("S2",)), locale="fa", now=clock(), sheets=("campaigns",))
+    assert {r[0] for r in openpyxl.load_workbook(out)["کمپین‌ها"].iter_rows(min_row=3, values_only=True)
+            if r[0] is not None} == {chain["id"]}
+    later = day + timedelta(days=40)
+    assert export(hub.engine, out, Filters(Days(later, later)), locale="en", now=clock() + timedelta(days=41),
+                  sheets=("campaigns",)) == {"campaigns": 0}

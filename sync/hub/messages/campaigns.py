@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from ledger.timefmt import format_utc, parse_utc
 from sync.errors import HubRefused
@@ -145,37 +145,42 @@ def results(engine: Engine, campaign_id: int, days: int) -> list[dict[str, Any]]
     and purchases (sales with an earn entry) by the group's members in the `days`
     after the campaign was due: buyers, sales, Rial, and the share who bought."""
     with engine.connect() as conn:
-        c = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
-        if c is None:
-            raise HubRefused(f"no campaign {campaign_id}", 404, "unknown_campaign")
-        start = parse_utc(c.due_at)
-        end = format_utc(start + timedelta(days=days))
-        statuses: dict[str, int] = {}
-        for status, reason, n in conn.execute(select(messages.c.status, messages.c.reason, func.count()).where(
-                messages.c.campaign_id == campaign_id).group_by(messages.c.status, messages.c.reason)):
-            key = "opted_out" if status == "suppressed" and reason == "opted out" else status
-            statuses[key] = statuses.get(key, 0) + int(n)
-        out = []
-        for control in (False, True):
-            size = int(conn.execute(select(func.count()).select_from(campaign_members).where(
-                campaign_members.c.campaign_id == campaign_id, campaign_members.c.control.is_(control))).scalar_one())
-            bought = conn.execute(
-                select(func.count(func.distinct(entries.c.member_id)), func.count(func.distinct(entries.c.sale_id)),
-                       func.coalesce(func.sum(entries.c.amount), 0))
-                .select_from(entries.join(campaign_members, and_(
-                    campaign_members.c.member_id == entries.c.member_id,
-                    campaign_members.c.campaign_id == campaign_id, campaign_members.c.control.is_(control))))
-                .where(entries.c.kind == "earn", entries.c.sale_id.is_not(None),
-                       entries.c.created_at >= c.due_at, entries.c.created_at < end)).one()
-            buyers, sales, amount = int(bought[0]), int(bought[1]), int(bought[2])
-            row: dict[str, Any] = {"campaign_id": campaign_id, "group": "control" if control else "messaged",
-                                   "members": size, "days": days}
-            for key in ("sent", "delivered", "undelivered", "failed", "opted_out", "suppressed", "cancelled",
-                        "queued", "sending"):
-                row[key] = 0 if control else statuses.get(key, 0)
-            row |= {"buyers": buyers, "sales": sales, "amount_rial": amount,
-                    "buyer_share": round(buyers / size, 4) if size else 0.0}
-            out.append(row)
+        return results_on(conn, campaign_id, days)
+
+
+def results_on(conn: Connection, campaign_id: int, days: int) -> list[dict[str, Any]]:
+    """results, in the caller's transaction (the back office's workbook reads one moment)."""
+    c = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
+    if c is None:
+        raise HubRefused(f"no campaign {campaign_id}", 404, "unknown_campaign")
+    start = parse_utc(c.due_at)
+    end = format_utc(start + timedelta(days=days))
+    statuses: dict[str, int] = {}
+    for status, reason, n in conn.execute(select(messages.c.status, messages.c.reason, func.count()).where(
+            messages.c.campaign_id == campaign_id).group_by(messages.c.status, messages.c.reason)):
+        key = "opted_out" if status == "suppressed" and reason == "opted out" else status
+        statuses[key] = statuses.get(key, 0) + int(n)
+    out = []
+    for control in (False, True):
+        size = int(conn.execute(select(func.count()).select_from(campaign_members).where(
+            campaign_members.c.campaign_id == campaign_id, campaign_members.c.control.is_(control))).scalar_one())
+        bought = conn.execute(
+            select(func.count(func.distinct(entries.c.member_id)), func.count(func.distinct(entries.c.sale_id)),
+                   func.coalesce(func.sum(entries.c.amount), 0))
+            .select_from(entries.join(campaign_members, and_(
+                campaign_members.c.member_id == entries.c.member_id,
+                campaign_members.c.campaign_id == campaign_id, campaign_members.c.control.is_(control))))
+            .where(entries.c.kind == "earn", entries.c.sale_id.is_not(None),
+                   entries.c.created_at >= c.due_at, entries.c.created_at < end)).one()
+        buyers, sales, amount = int(bought[0]), int(bought[1]), int(bought[2])
+        row: dict[str, Any] = {"campaign_id": campaign_id, "group": "control" if control else "messaged",
+                               "members": size, "days": days}
+        for key in ("sent", "delivered", "undelivered", "failed", "opted_out", "suppressed", "cancelled",
+                    "queued", "sending"):
+            row[key] = 0 if control else statuses.get(key, 0)
+        row |= {"buyers": buyers, "sales": sales, "amount_rial": amount,
+                "buyer_share": round(buyers / size, 4) if size else 0.0}
+        out.append(row)
     return out
 
 

@@ -21,6 +21,7 @@ from ledger.timefmt import format_utc
 from sync.hub.reports.sql import local_day
 from sync.hub.schema import (
     audit,
+    campaigns,
     balances,
     card_batches,
     card_stock,
@@ -360,6 +361,15 @@ def redemptions(f: Filters) -> Select[Any]:
     if f.stores:
         stmt = stmt.where(terminals.c.store.in_(f.stores))
     return stmt.where(*member_filters(f)).order_by(entries.c.created_at, entries.c.terminal_code, entries.c.seq)
+
+
+def campaigns_due(f: Filters) -> Select[Any]:
+    """Campaigns due in the period, oldest first; with a store filter, those aimed at
+    its stores and those aimed at every store (whose results are the chain's)."""
+    stmt = select(campaigns).where(*_between(campaigns.c.due_at, f.days.since, f.days.until))
+    if f.stores:
+        stmt = stmt.where(or_(campaigns.c.store.in_(f.stores), campaigns.c.store.is_(None)))
+    return stmt.order_by(campaigns.c.due_at, campaigns.c.id)
 
 
 def gift_cards_sheet(f: Filters) -> Select[Any]:

@@ -26,4 +26,5 @@ KNOWN_DEFECTS: dict[str, KnownDefect] = {d.name: d for d in (
 # ruleset-forgotten-on-restart, restore-sequence-gap, bank-card-issued,
 # bank-card-as-gift-card, huge-amount-overflow, card-status-diverges,
 # backup-rotation-clock-back, replacement-split, other-store-card-issued,
-# visiting-card-replaced-twice, replacement-chain-split (a long run's seed 5195).
+# visiting-card-replaced-twice, replacement-chain-split (a long run's seed 5195),
+# restore-renumbered-conflict (a long run's seed 7014).

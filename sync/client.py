@@ -491,7 +491,10 @@ class SyncClient:
             if pool is not None:
                 pool.shutdown(wait=True)
                 pool = None
-            if exc.problem == "sequence_gap" and not recovering and self._recover(exc.fields.get("last_seq")):
+            # a restored till: the hub holds more of its chain (a gap), or holds its entries
+            # at other seqs (renumbered after an earlier restore, then lost to this one)
+            if exc.problem in ("sequence_gap", "entry_conflict") and not recovering and \
+                    self._recover(exc.fields.get("last_seq")):
                 return self.sync_once(recovering=True, progress=progress)
             if exc.status == 413 and self._shrink():  # what was answered before it stays counted
                 rest = self.sync_once(recovering=recovering, progress=progress)

@@ -541,8 +541,12 @@ class Hub:
             if entry["id"] in known:
                 differ = resend_differs(known[entry["id"]], _ENTRY_VALUES(entry))
                 if differ:  # every field, not only the hash: a hash is only what the sender claims
+                    # with what the hub holds of this terminal: a till restored from a backup
+                    # taken before its entries were renumbered (after an earlier restore)
+                    # sends them at their old seqs, and takes its chain back from here
                     raise HubRefused(f"entry {entry['id']} was already received with other content "
-                                     f"({', '.join(differ)} differ)", 409, "entry_conflict")
+                                     f"({', '.join(differ)} differ)", 409, "entry_conflict",
+                                     {"last_seq": int(term.last_seq), "last_hash": term.last_hash})
                 continue  # a resend: acknowledged again, counted once (judged when it first came)
             check_entry(entry)
             if entry["card_number"] is not None:

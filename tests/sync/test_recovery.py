@@ -14,7 +14,7 @@ from ledger.sales import post_sale
 from ledger.service import Ledger
 from ledger.verify import verify
 from sync.client import SyncClient
-from sync.hub.schema import members
+from sync.hub.schema import entries, members
 from sync.hub.service import Hub
 from tests.conftest import sale
 
@@ -87,3 +87,42 @@ def test_a_restored_terminal_that_sold_nothing_since_takes_its_entries_back_too(
     assert a.ledger.balance(m.id) < expected
     a.client.sync_once()
     assert a.ledger.balance(m.id) == expected and verify(a.ledger.engine).ok
+
+
+def test_a_till_restored_twice_from_backups_either_side_of_a_renumbering_takes_its_chain_back(  # type: ignore[no-untyped-def]
+        hub: Hub, terminals, tmp_path: Path) -> None:
+    """Backup 1; entries reach the hub; restore 1 and a sale at seqs the hub already
+    holds; backup 2 (that sale at its old seq); the sync renumbers it after the hub's;
+    restore 2. Its first sync sent the sale at its old seq and the hub, holding it at the
+    new one, answered 409 entry_conflict at every sync after (the simulation, seed 7014)."""
+    a = terminals("TA")
+    m = a.ledger.enrol_member(name="Sara", mobile="09120000001", actor="mgr")
+    card = a.ledger.issue_card(member_id=m.id, number="6395000000000001", technology="magstripe", actor="mgr")
+    a.client.sync_once()
+    path = Path(str(a.ledger.engine.url.database))
+
+    def restore(kept: backup.BackupInfo) -> None:
+        a.client.close()
+        a.ledger.close()
+        backup.restore(kept.path, path)
+        a.ledger = Ledger.open(path, store="S1", terminal="TA", clock=a.clock)
+        a.client = SyncClient(a.ledger, a.creds, batch_size=50, transport=a.client.http._transport)
+
+    first = backup.backup_now(path, tmp_path / "backups", keep=5)
+    post_sale(a.ledger, sale("s1", card.number, 5_000_000))
+    a.client.sync_once()  # the hub holds s1
+    restore(first)
+    renumbered = post_sale(a.ledger, sale("s2", card.number, 2_000_000))  # at s1's seqs
+    second = backup.backup_now(path, tmp_path / "backups", keep=5)
+    a.client.sync_once()  # s1 taken back, s2 renumbered after it and sent
+    expected = a.ledger.balance(m.id)
+    restore(second)  # s2 at its old seq again, unsent
+    report = a.client.sync_once()  # was: 409 entry_conflict, for ever
+    assert report.backlog == 0 and a.client.status()["last_error"] is None
+    assert a.ledger.balance(m.id) == expected and verify(a.ledger.engine).ok
+    with a.ledger.engine.connect() as conn:
+        assert hub.sync("TA", {})["last_seq"] == conn.exec_driver_sql(
+            "SELECT max(seq) FROM entries WHERE terminal_code = 'TA'").scalar()
+    with hub.engine.connect() as conn:
+        sold = conn.execute(select(entries.c.seq).where(entries.c.sale_id == renumbered.sale_id)).scalars().all()
+    assert len(sold) == len(set(sold)) >= 1  # each of s2's entries once

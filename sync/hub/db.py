@@ -8,10 +8,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.errors import HubError
+from sync.errors import HubError, HubRefused
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -107,3 +107,27 @@ def upgrade(engine: Engine) -> None:
                 lock.commit()
     except SQLAlchemyError as exc:
         raise HubError(f"the hub database could not be upgraded: {exc}") from None
+
+
+def insert_new_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """New rows (sales, their lines, message events) that the caller has checked are
+    not stored yet: on PostgreSQL by COPY, a third of the time of an INSERT of as many
+    rows (a sale's result JSON and lines travel with every entry since protocol 2). A
+    clash (an id forged to be another terminal's) fails the batch as the INSERT's
+    IntegrityError did."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    import psycopg
+
+    columns = list(rows[0])
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        with cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+        raise HubRefused(f"the database refused a value of the batch: {str(exc)[:200]}", 422,
+                         "bad_payload") from None

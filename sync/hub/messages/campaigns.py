@@ -139,6 +139,9 @@ def cancel(engine: Engine, campaign_id: int, by: str, now: datetime) -> int:
     return n
 
 
+RESULT_DAYS = 14  # purchases counted after a campaign: `campaign results` and the workbook
+
+
 def results(engine: Engine, campaign_id: int, days: int) -> list[dict[str, Any]]:
     """One row per group (messaged, control): members, what became of the messages
     (sent, delivered, failed, opted out, otherwise suppressed, cancelled, waiting),

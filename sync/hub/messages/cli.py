@@ -210,16 +210,17 @@ def campaign_cancel(ctx: click.Context, campaign_id: int, by: str) -> None:
 
 @campaign.command("results")
 @click.argument("campaign_id", type=int, metavar="ID")
-@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 365),
-              help="Purchases counted in this many days after the campaign was due.")
+@click.option("--days", type=click.IntRange(1, 365),
+              help="Purchases counted in this many days after the campaign was due "
+              "(default: 14, campaigns.RESULT_DAYS, as the back office's workbook counts).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def campaign_results(ctx: click.Context, campaign_id: int, days: int, as_json: bool) -> None:
+def campaign_results(ctx: click.Context, campaign_id: int, days: int | None, as_json: bool) -> None:
     """Sent, delivered, failed and opted out; and purchases by the messaged members
     against the control group in the DAYS after."""
     from sync.hub.messages import campaigns
 
-    rows = campaigns.results(_setup(ctx)[0], campaign_id, days)
+    rows = campaigns.results(_setup(ctx)[0], campaign_id, campaigns.RESULT_DAYS if days is None else days)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

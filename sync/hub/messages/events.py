@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
+from sync.hub.db import insert_new_rows
 from sync.hub.messages.triggers import relevant
 from sync.hub.schema import message_events
 
@@ -18,14 +19,6 @@ def record_events(conn: Connection, at: str, *, entries: Iterable[dict[str, Any]
     """at: the hub's clock (ledger time text)."""
     rows = [{"source": "member", "ref": m, "at": at} for m in member_ids]
     rows += [{"source": "entry", "ref": e["id"], "at": at} for e in entries if relevant(e)]
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(message_events), rows)
-        return
-    # PostgreSQL: by COPY, as the entries themselves (a row per earning entry was a
-    # fifth of a sync's time as an INSERT); ids and times were checked by the sync
-    cur = conn.connection.driver_connection.cursor()
-    with cur.copy("COPY message_events (source, ref, at) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row((row["source"], row["ref"], row["at"]))
+    # on PostgreSQL by COPY (a row per earning entry was a fifth of a sync's time as an
+    # INSERT); ids and times were checked by the sync
+    insert_new_rows(conn, message_events, rows)

@@ -28,7 +28,7 @@ from ledger.reports.workbook import EXCEL_ROWS_MAX, Book, Col, Placed
 from ledger.service import mask_card
 from ledger.timefmt import parse_utc
 from sync.errors import ReportRefused
-from sync.hub.messages.campaigns import results_on
+from sync.hub.messages.campaigns import RESULT_DAYS, results_on
 from sync.hub.reports import kpis as kpi
 from sync.hub.reports import queries as q
 from sync.hub.reports.sql import stream
@@ -98,7 +98,7 @@ COLUMNS: dict[str, list[Col]] = {
                  Col("Average spend (Rial)", "میانگین خرید (ریال)", "int"),
                  Col("What they should get", "اقدام پیشنهادی", width=70)],
     # campaigns due in the period, each group on a row: what became of the messages,
-    # and purchases in the CAMPAIGN_DAYS after (campaigns.results_on)
+    # and purchases in the RESULT_DAYS after (campaigns.results_on)
     "campaigns": [Col("Campaign", "کمپین", "int", 9), Col("Due", "زمان ارسال", "time"), Col("Template", "قالب"),
                   Col("Audience", "مخاطبان", width=24), Col("Status", "وضعیت", width=10),
                   Col("Group", "گروه", width=12), Col("Members", "اعضا", "int"), Col("Sent", "ارسال‌شده", "int"),
@@ -109,7 +109,6 @@ COLUMNS: dict[str, list[Col]] = {
                   Col("Purchases", "خریدها", "int"), Col("Spend (Rial)", "خرید (ریال)", "int"),
                   Col("Bought", "سهم خریداران", "percent")],
 }
-CAMPAIGN_DAYS = 14  # purchases counted after a campaign, as `loyalty-hub campaign results` counts by default
 CAMPAIGN_WORDS = {"messaged": ("messaged", "پیام‌گرفته"), "control": ("control (held out)", "گروه کنترل"),
                   "scheduled": ("scheduled", "زمان‌بندی‌شده"), "cancelled": ("cancelled", "لغوشده"),
                   "everyone": ("every member", "همه اعضا")}
@@ -274,11 +273,12 @@ class _Export:
                 in stream(self.conn, q.cards_out_of_use(self.f)))
         self.table("cards_out_of_use", rows)
 
-    def card_history(self) -> None:
-        fa = self.fa
+    def word(self, words: dict[str, tuple[str, str]], key: str) -> str:
+        """A stored word in the workbook's language (as stored when the table has none)."""
+        return words[key][1 if self.fa else 0] if key in words else key
 
-        def word(words: dict[str, tuple[str, str]], key: str) -> str:
-            return words[key][1 if fa else 0] if key in words else key
+    def card_history(self) -> None:
+        fa, word = self.fa, self.word
 
         def status_change(detail: str) -> tuple[str, str]:
             """(the new status, what is said of it) from the audit's JSON, or from
@@ -339,16 +339,14 @@ class _Export:
     def campaigns(self) -> None:
         """Campaigns due in the period (the store filter keeps those aimed at its stores,
         and chain-wide ones), the messaged group and the held-out group each a row."""
-        fa = self.fa
-
         def word(key: str) -> str:
-            return CAMPAIGN_WORDS[key][1 if fa else 0] if key in CAMPAIGN_WORDS else key
+            return self.word(CAMPAIGN_WORDS, key)
 
         rows = []
         for c in self.conn.execute(q.campaigns_due(self.f)):
             audience = ", ".join(x for x in (c.segment and self.label.get(c.segment, c.segment), c.tier, c.store)
                                  if x) or word("everyone")
-            for r in results_on(self.conn, c.id, CAMPAIGN_DAYS):
+            for r in results_on(self.conn, c.id, RESULT_DAYS):
                 rows.append((c.id, c.due_at, c.template, audience, word(c.status), word(r["group"]), r["members"],
                              r["sent"], r["delivered"], r["undelivered"], r["failed"], r["opted_out"],
                              r["suppressed"], r["cancelled"], r["queued"] + r["sending"], r["buyers"], r["sales"],

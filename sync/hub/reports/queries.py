@@ -21,8 +21,8 @@ from ledger.timefmt import format_utc
 from sync.hub.reports.sql import local_day
 from sync.hub.schema import (
     audit,
-    campaigns,
     balances,
+    campaigns,
     card_batches,
     card_stock,
     card_stock_outside,

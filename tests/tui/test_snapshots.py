@@ -8,10 +8,13 @@ extra); the cursor does not blink."""
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +32,9 @@ from terminal_agent.tui.tasks import AuditScreen, GiftScreen, HistoryScreen, Sta
 from terminal_agent.tui.till import RefundScreen, TillScreen
 from tests.api.conftest import TOKEN
 from tests.tui.journeys import login, rows, settled, text, typed, until
+
+STEADY_TRIES = 25  # pictures 0.2 s apart until two agree: 5 s for answers that are still coming
+ROW = re.compile(r'<text[^>]*\by="([0-9.]+)"[^>]*>(.*?)</text>')
 
 CARD = "6395000000000101"
 GIFT = "7000111122223333"
@@ -198,9 +204,46 @@ def test_screen(screen: str, locale: str, size: tuple[int, int], agent_url: str,
     app = build_console(AgentApi(agent_url, TOKEN), locale, blink=False)
     app.runtime_for_test = runtime  # type: ignore[attr-defined]  (the relogin picture forgets its sessions)
 
+    shown: list[str] = []
+
     async def run_before(pilot: Any) -> None:
         await SCREENS[screen](pilot)
         await pilot.pause(0.2)
         await settled(pilot)
+        shown.append(await steady(pilot))
 
-    assert snap_compare(app, terminal_size=size, run_before=run_before)
+    accepted = SNAPSHOTS / f"test_screen[{screen}-{locale}-{size[0]}x{size[1]}].svg"
+    assert snap_compare(app, terminal_size=size, run_before=run_before), (
+        "the screen differs from the accepted picture, rows (accepted | shown):\n"
+        + rows_differing(accepted.read_text(encoding="utf-8") if accepted.exists() else "", shown[-1] if shown else ""))
+
+
+SNAPSHOTS = Path(__file__).with_name("__snapshots__") / "test_snapshots"
+
+
+async def steady(pilot: Any) -> str:
+    """The picture once two taken 0.2 s apart agree: an answer still on its way (a
+    loaded CI machine) lands before the picture, not in it."""
+    last = ""
+    for _ in range(STEADY_TRIES):
+        await pilot.pause(0.2)
+        shot = str(pilot.app.export_screenshot(title=type(pilot.app).__name__))  # as the plugin titles it
+        if shot == last:
+            return shot
+        last = shot
+    raise AssertionError(f"the screen kept changing for {STEADY_TRIES * 0.2:.0f} s:\n{screen_text(last)}")
+
+
+def screen_text(svg: str) -> list[str]:
+    """An SVG picture's text, a row per line of the terminal."""
+    lines: dict[float, str] = {}
+    for y, words in ROW.findall(svg):
+        lines[float(y)] = lines.get(float(y), "") + html.unescape(re.sub(r"<[^>]+>", "", words))
+    return [lines[y].replace("\u00a0", " ").rstrip() for y in sorted(lines)]
+
+
+def rows_differing(accepted: str, shown: str) -> str:
+    """For CI's log, where the HTML report cannot be seen: the rows that differ."""
+    a, b = screen_text(accepted), screen_text(shown)
+    out = [f"{i:>2}: {x!r} | {y!r}" for i, (x, y) in enumerate(itertools.zip_longest(a, b, fillvalue="")) if x != y]
+    return "\n".join(out) or "(same text: the colours or the cursor differ)"

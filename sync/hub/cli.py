@@ -144,6 +144,34 @@ def terminals_list(db_url: str) -> None:
 
 
 @cli.group()
+def sales() -> None:
+    """The sales and lines the terminals sent (the back office's detail): how long they stay."""
+
+
+@sales.command("prune")
+@click.option("--before", required=True, metavar="YYYY-MM",
+              help="Remove the sales made before the first day of this Gregorian month (UTC), with their lines.")
+@click.option("--yes", is_flag=True, help="Remove them; without it, only count what would go.")
+@click.option("--by", default=_operator, show_default="the user running it", help="Who prunes (audited).")
+@click.pass_obj
+def sales_prune(db_url: str, before: str, yes: bool, by: str) -> None:
+    """Remove old sales and their lines from the hub (entries, points and balances stay).
+    The month must leave at least 13 months (this one and the twelve before it)."""
+    from sync.hub.retention import prune_sales
+
+    hub = _hub(db_url)
+    done = prune_sales(hub.engine, before, hub.clock(), by, apply=yes)
+    months = f", {len(done.months)} whole month(s) ({', '.join(done.months)})" if done.months else ""
+    what = f"{done.sales:,} sale(s) and {done.lines:,} line(s) made before {done.before}-01{months}"
+    if done.done:
+        click.echo(f"removed {what}")
+    elif done.sales or done.lines or done.months:
+        click.echo(f"would remove {what}; run it again with --yes to remove them")
+    else:
+        click.echo(f"no sales made before {done.before}-01: nothing to remove")
+
+
+@cli.group()
 def adjustments() -> None:
     """Manual adjustments held above their terminal's daily limit: approve or reject them."""
 

@@ -4,15 +4,20 @@ dropping its partitions, rows of the default partition with it; the till syncs o
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from pathlib import Path
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from ledger.reports.days import Days
 from ledger.sales import post_sale
 from sync.hub import retention
 from sync.hub.cli import cli
+from sync.hub.reports.export import export
+from sync.hub.reports.queries import Filters
 from sync.hub.partitions import make_months, months_around, partitioned
 from sync.hub.retention import latest_cutoff
 from sync.hub.service import Hub
@@ -64,7 +69,13 @@ def till(terminals, hub: Hub) -> Terminal:  # type: ignore[no-untyped-def]
     return t
 
 
-def test_old_sales_go_counted_audited_and_the_till_syncs_on(hub: Hub, till: Terminal,
+def _sales_note(hub: Hub, folder: Path, first: date, locale: str) -> str:
+    out = folder / f"report-{locale}-{first}.xlsx"
+    export(hub.engine, out, Filters(Days(first, NOW.date())), locale=locale, now=NOW, sheets=["sales"])
+    return str(openpyxl.load_workbook(out, read_only=True).worksheets[0]["A1"].value)
+
+
+def test_old_sales_go_counted_audited_and_the_till_syncs_on(hub: Hub, till: Terminal, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retention, "ROWS_PER_TRANSACTION", 2)  # more than one transaction where rows are deleted
     entries = _count(hub, "SELECT count(*) FROM entries")
@@ -95,6 +106,11 @@ def test_old_sales_go_counted_audited_and_the_till_syncs_on(hub: Hub, till: Term
     assert _count(hub, "SELECT count(*) FROM entries") == entries  # points and the chain stay
 
     assert _prune(hub, "--before", CUT, "--yes") == (0, f"no sales made before {CUT}-01: nothing to remove\n")
+    # a report of a period reaching before the cut says its first sales are gone, not that there were none
+    assert "were pruned from the hub" in _sales_note(hub, tmp_path, _at(M15).date(), "en")
+    assert f"sales before {CUT}-01 were pruned" in _sales_note(hub, tmp_path, _at(M15).date(), "en")
+    assert "از هاب پاک شده‌اند" in _sales_note(hub, tmp_path, _at(M15).date(), "fa")
+    assert "pruned" not in _sales_note(hub, tmp_path, _at(CUT).date(), "en")
     post_sale(till.ledger, sale("k-after", CARD, 500_000))
     till.client.sync_once()
     assert till.client.status()["backlog"] == 0

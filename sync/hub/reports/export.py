@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.progress import NO_PROGRESS, Progress, progress_of
 from ledger.reports.lines import shared_points
 from ledger.reports.rfm import ACTIONS, SEGMENTS, Ranks
-from ledger.reports.workbook import EXCEL_ROWS_MAX, Book, Col, Placed
+from ledger.reports.workbook import EXCEL_ROWS_MAX, Book, Col, Placed, jalali_text
 from ledger.service import mask_card
 from ledger.timefmt import parse_utc
 from sync.errors import ReportRefused
@@ -173,6 +173,7 @@ class _Export:
                            for last, visits, spend in stream(conn, q.activity_values(filters.days.until))
                            if last is not None and visits)
         self.counted = False
+        self.pruned = q.sales_pruned_before(conn)
         if filters.segments:
             # every sheet of members, sales, cards and points (and the KPIs) keeps the
             # members of those segments, in SQL; gift cards and the card stock name no member
@@ -188,6 +189,9 @@ class _Export:
             parts.append(("سطح: " if fa else "tiers: ") + ", ".join(f.tiers))
         if f.segments:
             parts.append(("بخش: " if fa else "segments: ") + ", ".join(self.label[s] for s in f.segments))
+        if self.pruned is not None and f.days.first < self.pruned:  # the period's first sales are gone, not zero
+            parts.append(f"فروش‌های پیش از {jalali_text(self.pruned)} از هاب پاک شده‌اند" if fa
+                         else f"sales before {self.pruned.isoformat()} were pruned from the hub")
         return " | ".join(parts)
 
     def table(self, kind: str, rows: Iterable[Sequence[Any]]) -> None:

@@ -21,7 +21,7 @@ from ledger.errors import ValidationFailed
 from ledger.progress import ProgressFactory, no_progress, progress_of
 from ledger.timefmt import format_utc
 from sync.errors import HubRefused
-from sync.hub.schema import audit, card_batches, card_stock, card_stock_outside, cards, counters, stores
+from sync.hub.schema import HUB_TERMINAL, audit, card_batches, card_stock, card_stock_outside, cards, counters, stores
 from sync.hub.stockfile import STOCK_BATCH_MAX, Numbered
 
 if TYPE_CHECKING:
@@ -306,8 +306,11 @@ def card_history(conn: Connection, number: str) -> list[dict[str, Any]]:
         detail = f"to member {card.member_id}" + (f", replacing card {mask(replaced)}" if replaced else "")
         add(card.issued_at, "issued", card.issued_by, f"terminal {terminal}" if terminal else None, detail)
     if stocked is not None and stocked.issued_at is not None:
-        add(stocked.issued_at, "recorded against the stock", "hub", f"terminal {stocked.issued_terminal}",
-            "received from the terminal")
+        if stocked.issued_terminal == HUB_TERMINAL:  # loyalty-hub members import brought it with its member
+            add(stocked.issued_at, "recorded against the stock", "hub", HEAD_OFFICE, "imported with its member")
+        else:
+            add(stocked.issued_at, "recorded against the stock", "hub", f"terminal {stocked.issued_terminal}",
+                "received from the terminal")
     for r in conn.execute(select(card_stock_outside).where(card_stock_outside.c.number == number)
                           .order_by(card_stock_outside.c.id)):
         add(r.received_at, "issued outside stock", "hub", f"terminal {r.terminal_code}",

@@ -238,3 +238,39 @@ def test_a_stock_larger_than_one_answer_arrives_whole_over_several(hub: Hub, cha
     assign(hub, "B1", "S1", 8, "ho")
     report = chain["TA"].client.sync_once()
     assert report.requests >= 3 and _till_stock(chain["TA"]) == {card(i): "in_stock" for i in range(1, 9)}
+
+
+def test_cards_a_member_import_brings_are_recorded_against_the_stock(hub: Hub, chain,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    from sync.hub.memberimport.hubside import import_members
+    from tests.sync.test_member_import import EN, workbook
+
+    ta = chain["TA"]
+    import_batch(hub, "B1", range_numbers(card(1), card(6), hub.card_policy()), "ho", "range")
+    assign(hub, "B1", "S1", 3, "ho")  # 1-3 at S1; 4-6 still at head office
+    ta.client.sync_once()
+    assert _till_stock(ta) == dict.fromkeys([card(1), card(2), card(3)], "in_stock")
+
+    # existing members brought in from Excel: one with a card of S1's drawer, one with a card
+    # still at head office, one with an old card never in stock
+    path = workbook(tmp_path / "m.xlsx", EN, [
+        ["Sara", "09120000001", None, card(2), None, None, None, "S1"],
+        ["Reza", "09120000002", None, card(5), None, None, None, "S2"],
+        ["Mina", "09120000003", None, card(900), None, None, None, "S1"]])
+    assert import_members(hub, path, by="hq").members == 3
+    assert {n: s for n, s in _stock(hub).items() if s[0] == "issued"} == {card(2): ("issued", "S1"),
+                                                                         card(5): ("issued", "S2")}
+    assert _audited(hub, "members.import")[0]["cards_from_stock"] == 2
+    counts = _counts(hub)
+    assert (counts["S1"]["in_stock"], counts["S1"]["issued"], counts["S2"]["issued"]) == (2, 1, 1)
+    assert counts["head office"]["in_stock"] == 2
+    assert "S1" not in counts or counts["S1"]["outside_stock"] == 0  # an old card is not an issue outside stock
+
+    ta.client.sync_once()  # S1's till no longer offers the card: it is Sara's
+    assert _till_stock(ta)[card(2)] == "issued"
+    with pytest.raises(DuplicateCard):
+        m = ta.ledger.enrol_member(name="Ali", mobile="09120000009", actor="mgr")
+        ta.ledger.issue_card(member_id=m.id, number=card(2), technology="magstripe", actor="mgr")
+    with hub.engine.connect() as conn:
+        story = [(r["event"], r["where"], r["detail"]) for r in card_history(conn, card(2))]
+    assert ("recorded against the stock", "head office", "imported with its member") in story

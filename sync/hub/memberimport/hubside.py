@@ -24,7 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.progress import NO_PROGRESS, Progress, ProgressFactory, no_progress, progress_of
@@ -39,6 +39,7 @@ from sync.hub.schema import (
     HUB_TERMINAL,
     audit,
     balances,
+    card_stock,
     cards,
     counters,
     entries,
@@ -255,6 +256,27 @@ def _append_opening(conn: Connection, chain: tuple[int, str], items: list[HubEnt
     return rows[-1]["seq"], rows[-1]["hash"]
 
 
+def _record_stock(conn: Connection, imported: list[Any], at: str) -> int:
+    """Cards of the import found in head office's card stock, not issued yet: recorded
+    as issued, by the hub, with new revs, so no till offers one to another member (its
+    store's tills learn it at their next sync). A card of a store's stock stays counted
+    at that store; one still at head office goes to the member's store. The count."""
+    found: dict[str, str | None] = {}
+    numbers = [m.card for m in imported]
+    for i in range(0, len(numbers), QUERY_KEYS_MAX):
+        found.update(conn.execute(select(card_stock.c.number, card_stock.c.store).where(
+            card_stock.c.number.in_(numbers[i:i + QUERY_KEYS_MAX]), card_stock.c.status != "issued")
+            .with_for_update()).tuples().all())
+    if not found:
+        return 0
+    rev = _next_revs(conn, len(found))
+    rows = [{"n": m.card, "s": found[m.card] or m.store, "r": rev + j}
+            for j, m in enumerate(m for m in imported if m.card in found)]
+    conn.execute(update(card_stock).where(card_stock.c.number == bindparam("n")).values(
+        status="issued", store=bindparam("s"), issued_at=at, issued_terminal=HUB_TERMINAL, rev=bindparam("r")), rows)
+    return len(rows)
+
+
 def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress: ProgressFactory) -> int:
     now = hub.clock()
     at = format_utc(now)
@@ -283,6 +305,7 @@ def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress:
                 (m.card, m.id, CARD_TECHNOLOGY, "active", None, at, by, None, None, rev + i + j)
                 for j, m in enumerate(chunk)])
             bar.advance(len(chunk))
+        from_stock = _record_stock(conn, with_card, at)
         if opening:
             chain = lock_hub_chain(conn)
             hold_ingest_order(conn)
@@ -294,7 +317,8 @@ def _write(hub: Hub, plan: Plan, file_name: str, digest: str, by: str, progress:
             conn.execute(update(terminals).where(terminals.c.id == HUB_TERMINAL)
                          .values(last_seq=chain[0], last_hash=chain[1], last_seen_at=at))
         record(conn, now, by, ACTION, file_name, file=file_name, sha256=digest, rows=plan.rows,
-               members=len(new), cards=len(with_card), opening_points=plan.points, entries=len(opening),
+               members=len(new), cards=len(with_card), cards_from_stock=from_stock, opening_points=plan.points,
+               entries=len(opening),
                stores=plan.by_store())
         shown.summary = f"{len(new):,} members, {len(with_card):,} cards, {plan.points:,} opening points"
     return len(opening)

@@ -141,3 +141,25 @@ def test_a_terminal_configured_for_another_store_than_its_enrolment_is_told_so(t
     cfg.write_text(f'[agent]\ndata_dir = "{data}"\nstore = "main"\n')
     out = CliRunner().invoke(cli, ["--config", str(cfg), "sync", "status"])
     assert out.exit_code == 1 and "enrolled for store 'tehran-1'" in out.output and 'store = "tehran-1"' in out.output
+
+
+def test_status_says_how_many_pre_printed_cards_are_left_to_issue(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from ledger import hubsync
+    from ledger.db import Raw
+    from terminal_agent.cli import cli
+    from terminal_agent.ledgers import open_ledger
+    from terminal_agent.config import load_config
+
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\nstore = "S1"\n')
+    (tmp_path / "data").mkdir()
+    led = open_ledger(load_config(cfg_path))
+    with led.write("as a sync brings it") as conn:
+        hubsync.take_card_stock(Raw(conn), [{"number": f"639500000000010{n}", "batch": "B1", "status": "assigned"}
+                                            for n in range(3)], led.card_policy)
+        hubsync.take_card_stock_required(Raw(conn), True)
+    led.close()
+    out = CliRunner().invoke(cli, ["--config", str(cfg_path), "status"])
+    assert "stock:    3 pre-printed cards to issue (only these may be issued)" in out.output, out.output

@@ -52,6 +52,10 @@ def status(actx: AgentContext, as_json: bool) -> None:
         led = data["ledger"]
         click.echo(f"ledger:   {led['path']} ({led['bytes']} bytes, {led['entries']} entries, {led['members']} members)")
     click.echo(f"sync:     backlog {data.get('sync', {}).get('backlog', '?')} entries")
+    stock = data.get("card_stock")
+    if stock:
+        only = " (only these may be issued)" if stock.get("required") else ""
+        click.echo(f"stock:    {stock.get('in_stock', 0)} pre-printed cards to issue{only}")
     for reader in data.get("readers", []):
         click.echo(f"reader:   {reader.get('reader_id')}: {reader.get('state')} {reader.get('detail', '')}")
     last = data.get("last_card")

@@ -390,6 +390,10 @@ class StatusScreen(TaskScreen):
             lines.append(look.t("status.sync_never"))
         if sync.get("last_error"):
             lines.append(look.t("status.sync_error", error=sync["last_error"]))
+        stock = s.get("card_stock")
+        if stock:
+            lines.append(look.t("status.card_stock_required" if stock.get("required") else "status.card_stock",
+                                count=look.num(int(stock.get("in_stock", 0)))))
         readers = s.get("readers") or []
         if not readers:
             lines.append(look.t("status.readers_none"))

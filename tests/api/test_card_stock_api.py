@@ -29,6 +29,7 @@ def test_a_card_outside_the_stores_stock_is_refused_when_the_chain_requires_stoc
     r = client.post("/v1/members", json={"name": "Leila", "mobile": "09121112233"}, headers=manager_headers)
     member_id = r.json()["id"]
 
+    assert client.get("/v1/status").json()["card_stock"] == {"in_stock": 2, "required": True}
     r = client.post(f"/v1/members/{member_id}/cards", json={"number": NOT_IN_STOCK}, headers=manager_headers)
     assert r.status_code == 409 and r.json()["code"] == "card_not_in_stock"
     assert "not in this store's stock" in r.json()["detail"] and NOT_IN_STOCK not in r.json()["detail"]
@@ -45,6 +46,7 @@ def test_a_card_outside_the_stores_stock_is_refused_when_the_chain_requires_stoc
                     headers=manager_headers)
     assert r.status_code == 200, r.text
     assert _stock(runtime) == dict.fromkeys(IN_STOCK, "issued")
+    assert client.get("/v1/status").json()["card_stock"] == {"in_stock": 0, "required": True}  # none left to issue
 
 
 def test_without_the_requirement_any_card_in_the_ranges_is_issued_as_before(
@@ -54,3 +56,4 @@ def test_without_the_requirement_any_card_in_the_ranges_is_issued_as_before(
     r = client.post(f"/v1/members/{member_id}/cards", json={"number": NOT_IN_STOCK}, headers=manager_headers)
     assert r.status_code == 201, r.text
     assert _stock(runtime) == {}
+    assert "card_stock" not in client.get("/v1/status").json()  # a chain without stock

@@ -474,3 +474,31 @@ def test_the_till_prints_the_slip_of_its_sale_when_a_printer_is_set(agent_url: s
     assert device.stat().st_size > 0
     with runtime.ledger.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM sales").scalar_one() == 1
+
+
+def test_status_tells_the_card_stock_left_to_issue_in_both_languages(agent_url: str, runtime: Runtime) -> None:
+    from ledger import hubsync
+    from ledger.db import Raw
+    from tests.api.conftest import MANAGER_PIN
+
+    async def status_text(locale: str) -> str:
+        app = build_console(AgentApi(agent_url, TOKEN), locale)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await login(pilot, "mina", MANAGER_PIN)
+            await until(pilot, lambda: isinstance(app.screen, MemberScreen))
+            await app.screen.run_action("status")
+            await until(pilot, lambda: isinstance(app.screen, StatusScreen) and text(app, "#status-text"))
+            return text(app, "#status-text")
+
+    assert "Card stock" not in asyncio.run(status_text("en"))  # a chain without stock: no line for it
+    with runtime.ledger.write("as a sync brings it") as conn:
+        raw = Raw(conn)
+        hubsync.take_card_stock(raw, [{"number": f"63950000000001{n:02d}", "batch": "B1", "status": "assigned"}
+                                      for n in range(12)], runtime.ledger.card_policy)
+        hubsync.take_card_stock(raw, [{"number": "6395000000000100", "status": "issued"}], runtime.ledger.card_policy)
+    assert "Card stock: 11 pre-printed cards to issue" in asyncio.run(status_text("en"))
+    with runtime.ledger.write("as a sync brings it") as conn:
+        hubsync.take_card_stock_required(Raw(conn), True)
+    assert "Card stock: 11 pre-printed cards to issue (only these may be issued)" in asyncio.run(status_text("en"))
+    shown = asyncio.run(status_text("fa"))
+    assert "موجودی کارت" in shown and "۱۱" in shown and "فقط همین‌ها صادر می‌شوند" in shown

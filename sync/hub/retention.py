@@ -33,6 +33,7 @@ from sync.hub.service import _person, record
 KEEP_MONTHS_MIN = 13  # this month and the twelve before it stay, at least
 ROWS_PER_TRANSACTION = 5_000
 LOCK_TIMEOUT_MS = 5_000
+JALALI_YEARS_BEFORE = 1700  # a year below it is a Jalali one (1404 is 2025-26): no hub holds sales that old
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -57,6 +58,12 @@ def check_cutoff(before: str, now: datetime) -> str:
         raise HubRefused(f"--before {before!r}: give a Gregorian month as YYYY-MM, e.g. 2025-03 "
                          "(sales are kept by their UTC time)", 400, "invalid_input")
     month = f"{int(found[1]):04d}-{int(found[2]):02d}"
+    if int(found[1]) < JALALI_YEARS_BEFORE:
+        import jdatetime
+
+        starts = jdatetime.date(int(found[1]), int(found[2]), 1).togregorian()
+        raise HubRefused(f"--before {month} looks like a Jalali month; give the Gregorian month (Jalali {month} "
+                         f"starts on {starts.isoformat()}, in {starts.strftime('%Y-%m')})", 400, "invalid_input")
     latest = latest_cutoff(now)
     if month > latest:
         raise HubRefused(f"--before {month}: the hub keeps at least {KEEP_MONTHS_MIN} months of sales "

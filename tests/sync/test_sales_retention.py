@@ -121,6 +121,8 @@ def test_old_sales_go_counted_audited_and_the_till_syncs_on(hub: Hub, till: Term
     ("2025-13", "give a Gregorian month as YYYY-MM"),
     ("1404-09-01", "give a Gregorian month as YYYY-MM"),
     ("", "give a Gregorian month as YYYY-MM"),
+    ("1404-09", "looks like a Jalali month; give the Gregorian month (Jalali 1404-09 starts on 2025-11-22"),
+    ("۱۴۰۴-۰۹", "looks like a Jalali month"),
     (_back(0), f"the latest month to name now is {CUT}"),
     (_back(11), "keeps at least 13 months of sales"),
 ])

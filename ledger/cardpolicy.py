@@ -97,6 +97,33 @@ def payment_prefix_of(prefix: str) -> str | None:
     return None
 
 
+_MASTERCARD_SPANS = ((510000, 559999, "51-55"), (222100, 272099, "2221-2720"))
+
+
+def payment_prefixes_within(prefix: str) -> list[tuple[str, str]]:
+    """Payment prefixes that lie inside a member range's prefix, as (network, prefix):
+    the range 6395 holds Shetab's 639599. Numbers there with a valid check digit are
+    refused as bank cards, so member cards should not be printed there (a range wholly
+    inside a network is refused outright: payment_prefix_of)."""
+    inside = [(name, p) for p, name in _PAYMENT_PREFIXES if p.startswith(prefix) and p != prefix]
+    inside += [("Shetab", p) for p in SHETAB_PREFIXES if p.startswith(prefix) and p != prefix]
+    if prefix.isdigit() and len(prefix) <= 6:
+        low, high = int(prefix.ljust(6, "0")), int(prefix.ljust(6, "9"))
+        inside += [("Mastercard", name) for first, last, name in _MASTERCARD_SPANS if low <= last and first <= high]
+    return inside
+
+
+def overlap_warning(prefix: str) -> str | None:
+    """What to tell whoever sets a member range holding payment prefixes; None if it holds none."""
+    inside = payment_prefixes_within(prefix)
+    if not inside:
+        return None
+    shown = ", ".join(f"{name} {p}" for name, p in inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5
+                                                                   else "")
+    return (f"the member range {prefix} holds {shown}: a number there with a valid check digit is refused as a "
+            "bank card; print no member cards there")
+
+
 @dataclass(frozen=True)
 class CardRange:
     prefix: str

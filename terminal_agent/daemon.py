@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 
 from ledger import backup as backups
+from ledger.cardpolicy import CardPolicy, overlap_warning
 from ledger.errors import BackupError, LedgerError
 from sync.client import SyncClient, check_store, load_credentials, run_sync_loop, tls_verify
 from sync.errors import NotEnrolled
@@ -40,6 +41,15 @@ BACKUP_RETRY_S = 60.0
 CHECKPOINT_INTERVAL_S = 2.0
 ARCHIVE_FIRST_DELAY_S = 600.0  # not in the rush of a start: the first run ten minutes in
 ARCHIVE_INTERVAL_S = 24 * 3600.0
+
+
+def warn_ranges(policy: CardPolicy) -> None:
+    """A member range holding a bank's prefix (6395 holds Shetab's 639599): said at start,
+    since cards printed there would be refused at the till as bank cards."""
+    for r in policy.ranges:
+        warning = overlap_warning(r.prefix)
+        if warning is not None:
+            log.warning("[cards] %s", warning)
 
 
 def _sync_client(rt: Runtime) -> SyncClient | None:
@@ -176,6 +186,7 @@ async def serve(cfg: AgentConfig, *, on_ready: Callable[[Runtime], Awaitable[Non
         if serving.done():
             serving.result()  # re-raise why it could not start
             return
+        warn_ranges(rt.ledger.card_policy)
         scheme = "https" if cfg.api.tls_cert else "http"
         log.info("loyalty agent ready: %s://%s:%d (store %s, terminal %s)", scheme, cfg.api.host, cfg.api.port,
                  cfg.agent.store, cfg.agent.terminal)

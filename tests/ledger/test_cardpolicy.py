@@ -94,3 +94,30 @@ def test_any_text_is_accepted_or_refused_never_shown_whole(text: str) -> None:
         digits = "".join(c for c in text if c.isdigit())
         if len(digits) >= 8:
             assert digits not in str(exc) and text.strip() not in str(exc)
+
+
+def test_a_range_holding_a_bank_prefix_is_named_with_it() -> None:
+    from ledger.cardpolicy import overlap_warning, payment_prefixes_within
+
+    assert payment_prefixes_within("6395") == [("Shetab", "639599")]  # the example range holds Bank Ghavamin's BIN
+    assert payment_prefixes_within("77") == [] and overlap_warning("77") is None
+    assert ("Mastercard", "2221-2720") in payment_prefixes_within("2500")  # inside Mastercard's 2-series
+    assert ("Mastercard", "51-55") in payment_prefixes_within("5")
+    warning = overlap_warning("63")
+    assert warning is not None and "Shetab 639346" in warning and "and 1 more" in warning
+
+
+@given(st.sampled_from(["6", "63", "6395", "5", "50", "2", "27", "272", "60", "62"]),
+       st.text(alphabet="0123456789", min_size=15, max_size=15))
+def test_every_bank_number_inside_a_range_lies_under_a_prefix_it_was_warned_of(prefix: str, tail: str) -> None:
+    from ledger.cardpolicy import luhn_ok, payment_network, payment_prefixes_within
+
+    body = (prefix + tail)[:15]
+    number = next(body + d for d in "0123456789" if luhn_ok(body + d))
+    network = payment_network(number)
+    if network is None or payment_prefix_of(prefix) is not None:
+        return
+    warned = payment_prefixes_within(prefix)
+    spans = {"51-55": (510000, 559999), "2221-2720": (222100, 272099)}
+    assert any(number.startswith(p) if p not in spans else spans[p][0] <= int(number[:6]) <= spans[p][1]
+               for _, p in warned), (prefix, network)

@@ -44,7 +44,10 @@ def _ok(db: str, *args: str) -> str:
 def test_head_office_imports_assigns_counts_and_reads_a_cards_story(hub_url: str, tmp_path: Path) -> None:
     import openpyxl
 
-    _ok(hub_url, "cards", "ranges", "set", "6395:16:luhn")
+    ranges = _cli(hub_url, "cards", "ranges", "set", "6395:16:luhn")
+    assert ranges.returncode == 0 and ranges.stdout == "member card ranges: 6395:16:luhn\n"
+    assert ranges.stderr.strip() == ("warning: the member range 6395 holds Shetab 639599: a number there with a "
+                                     "valid check digit is refused as a bank card; print no member cards there")
     _ok(hub_url, "terminals", "add", "--store", "S1")
     bad = tmp_path / "bad.txt"
     bad.write_text(f"{card(1)}\n4111111111111111\n\n# a comment\n{card(1)}\n")

@@ -266,7 +266,7 @@ def _record_stock(conn: Connection, imported: list[Any], at: str) -> int:
     for i in range(0, len(numbers), QUERY_KEYS_MAX):
         found.update(conn.execute(select(card_stock.c.number, card_stock.c.store).where(
             card_stock.c.number.in_(numbers[i:i + QUERY_KEYS_MAX]), card_stock.c.status != "issued")
-            .with_for_update()).tuples().all())
+            .with_for_update()).all())
     if not found:
         return 0
     rev = _next_revs(conn, len(found))

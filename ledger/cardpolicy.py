@@ -192,6 +192,11 @@ class CardPolicy:
         """From the agent's [cards] section (anything with `.ranges` of prefix, lengths, luhn)."""
         return cls(tuple(CardRange(r.prefix, tuple(r.lengths), bool(r.luhn)) for r in cards.ranges))
 
+    def overlap_warnings(self) -> list[str]:
+        """overlap_warning of each range that holds a payment prefix (said at the agent's
+        start and by `loyalty-hub cards ranges set`)."""
+        return [w for r in self.ranges if (w := overlap_warning(r.prefix)) is not None]
+
     def describe(self) -> list[dict[str, Any]]:
         return [{"prefix": r.prefix, "lengths": list(r.lengths), "luhn": r.luhn} for r in self.ranges]
 

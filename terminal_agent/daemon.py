@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from ledger import backup as backups
-from ledger.cardpolicy import CardPolicy, overlap_warning
+from ledger.cardpolicy import CardPolicy
 from ledger.errors import BackupError, LedgerError
 from sync.client import SyncClient, check_store, load_credentials, run_sync_loop, tls_verify
 from sync.errors import NotEnrolled
@@ -46,10 +46,8 @@ ARCHIVE_INTERVAL_S = 24 * 3600.0
 def warn_ranges(policy: CardPolicy) -> None:
     """A member range holding a bank's prefix (6395 holds Shetab's 639599): said at start,
     since cards printed there would be refused at the till as bank cards."""
-    for r in policy.ranges:
-        warning = overlap_warning(r.prefix)
-        if warning is not None:
-            log.warning("[cards] %s", warning)
+    for warning in policy.overlap_warnings():
+        log.warning("[cards] %s", warning)
 
 
 def _sync_client(rt: Runtime) -> SyncClient | None:

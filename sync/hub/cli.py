@@ -250,15 +250,11 @@ def cards_ranges_set(db_url: str, specs: tuple[str, ...], by: str) -> None:
     on must lie in one of them; `loyalty-hub verify` lists stored cards that do not."""
     from sync.hub.cardranges import parse_ranges, range_text
 
-    from ledger.cardpolicy import overlap_warning
-
     policy = parse_ranges(specs)
     _hub(db_url).set_card_ranges(policy, by)
     click.echo("member card ranges: " + " ".join(range_text(r) for r in policy.ranges))
-    for r in policy.ranges:
-        warning = overlap_warning(r.prefix)
-        if warning is not None:
-            click.echo(f"warning: {warning}", err=True)
+    for warning in policy.overlap_warnings():
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cards_ranges.command("clear")

@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import OperationalError
 
 from sync.errors import HubError, HubRefused
-from sync.hub.partitions import PARTITION_LOCK_KEY, months_made, partition_name, partitioned
-from sync.hub.schema import sale_lines, sales
-from sync.hub.service import _person, record
+from sync.hub.partitions import PARTITION_LOCK_KEY, months_around, months_made, partition_name, partitioned
+from sync.hub.schema import audit, sale_lines, sales
 
 KEEP_MONTHS_MIN = 13  # this month and the twelve before it stay, at least
 ROWS_PER_TRANSACTION = 5_000
 LOCK_TIMEOUT_MS = 5_000
 JALALI_YEARS_BEFORE = 1700  # a year below it is a Jalali one (1404 is 2025-26): no hub holds sales that old
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+ACTION = "sales.prune"  # the audit row of a prune, its target the month: what the workbook reads
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,13 @@ class Prune:
 
 def latest_cutoff(now: datetime) -> str:
     """The latest month a prune may name at `now`."""
-    index = now.year * 12 + now.month - 1 - (KEEP_MONTHS_MIN - 1)
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    return months_around(now, behind=KEEP_MONTHS_MIN - 1, ahead=0)[0]
+
+
+def pruned_before(conn: Connection) -> date | None:
+    """The first day whose sales the hub still holds after a prune; None: never pruned."""
+    month = conn.execute(select(func.max(audit.c.target)).where(audit.c.action == ACTION)).scalar()
+    return date(int(month[:4]), int(month[5:7]), 1) if month else None
 
 
 def check_cutoff(before: str, now: datetime) -> str:
@@ -80,6 +86,8 @@ def _counts(conn: Connection, cut: str) -> tuple[int, int]:
 
 def prune_sales(engine: Engine, before: str, now: datetime, by: str, apply: bool) -> Prune:
     """Count, and with `apply` remove, the sales and lines made before `before`."""
+    from sync.hub.service import _person  # the hub's service only when a prune runs (as stock.py)
+
     month = check_cutoff(before, now)
     by = _person(by)
     cut = f"{month}-01"
@@ -101,8 +109,14 @@ def prune_sales(engine: Engine, before: str, now: datetime, by: str, apply: bool
     return Prune(month, counted, lines, whole, done=True)
 
 
+def _audit(conn: Connection, now: datetime, by: str, detail: dict[str, Any]) -> None:
+    from sync.hub.service import record
+
+    record(conn, now, by, ACTION, detail["before"], **detail)
+
+
 def _drop_months(engine: Engine, cut: str, whole: tuple[str, ...], now: datetime, by: str,
-                 detail: dict[str, object]) -> None:
+                 detail: dict[str, Any]) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK_KEY})")  # not beside keep_ahead
@@ -114,15 +128,15 @@ def _drop_months(engine: Engine, cut: str, whole: tuple[str, ...], now: datetime
         # what is left before the cut is in the default partition (a clock years off)
         conn.execute(delete(sale_lines).where(sale_lines.c.created_at < cut))
         conn.execute(delete(sales).where(sales.c.created_at < cut))
-        record(conn, now, by, "sales.prune", detail["before"], **detail)  # type: ignore[arg-type]
+        _audit(conn, now, by, detail)
 
 
-def _delete_rows(engine: Engine, cut: str, now: datetime, by: str, detail: dict[str, object]) -> None:
+def _delete_rows(engine: Engine, cut: str, now: datetime, by: str, detail: dict[str, Any]) -> None:
     first = True
     while True:
         with engine.begin() as conn:
             if first:
-                record(conn, now, by, "sales.prune", detail["before"], **detail)  # type: ignore[arg-type]
+                _audit(conn, now, by, detail)
                 first = False
             ids = list(conn.execute(select(sales.c.id).where(sales.c.created_at < cut)
                                     .limit(ROWS_PER_TRANSACTION)).scalars())

@@ -32,6 +32,7 @@ from sync.hub.messages.campaigns import RESULT_DAYS, results_on
 from sync.hub.reports import kpis as kpi
 from sync.hub.reports import queries as q
 from sync.hub.reports.sql import stream
+from sync.hub.retention import pruned_before
 from sync.hub.schema import member_tiers, members, sales, stores
 from sync.hub.stock import COUNT_COLUMNS, HEAD_OFFICE, stock_counts
 
@@ -173,7 +174,7 @@ class _Export:
                            for last, visits, spend in stream(conn, q.activity_values(filters.days.until))
                            if last is not None and visits)
         self.counted = False
-        self.pruned = q.sales_pruned_before(conn)
+        self.pruned = pruned_before(conn)
         if filters.segments:
             # every sheet of members, sales, cards and points (and the KPIs) keeps the
             # members of those segments, in SQL; gift cards and the card stock name no member

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, String, and_, case, false, func, literal, null, or_, select, union_all
@@ -52,13 +52,6 @@ class Filters:
     # the segments as a condition on members.c.id (in_segments), set by the export
     # once it has scored the chain; None: every member
     in_segment: ColumnElement[bool] | None = field(default=None, compare=False)
-
-
-def sales_pruned_before(conn: Any) -> date | None:
-    """The first day whose sales the hub still holds after `loyalty-hub sales prune`
-    (its audit rows name the month); None: never pruned."""
-    month = conn.execute(select(func.max(audit.c.target)).where(audit.c.action == "sales.prune")).scalar()
-    return date(int(month[:4]), int(month[5:7]), 1) if month else None
 
 
 def tier_of() -> ColumnElement[Any]:
